@@ -1,0 +1,75 @@
+"""The ``leakhunt`` command line: one module per subcommand.
+
+Each subcommand module exposes ``register(subparsers)``, which adds its parser
+and sets ``func`` to a ``run(args) -> int`` callable. :func:`main` parses,
+configures logging from ``-v``, dispatches, and turns the errors leakhunt and
+the harness raise on purpose into one line on stderr and an exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from harness.errors import HarnessError
+from leakhunt.errors import LeakhuntError
+
+SUBCOMMANDS = ("soak", "apiserver", "check", "report")
+"""Subcommand modules under :mod:`leakhunt.cli`, in the order --help lists them."""
+
+EXIT_INTERRUPTED = 130
+
+_LOG_LEVELS = (logging.WARNING, logging.INFO, logging.DEBUG)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the top-level parser with every subcommand that is installed."""
+    parser = argparse.ArgumentParser(
+        prog="leakhunt",
+        description=(
+            "Find memory, thread, socket and watch leaks in Python Kubernetes "
+            "controllers."
+        ),
+    )
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="log more: -v for progress, -vv for debugging detail",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in SUBCOMMANDS:
+        try:
+            module = importlib.import_module(f"leakhunt.cli.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"leakhunt.cli.{name}":
+                raise
+            continue
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line and return its exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+
+    level = _LOG_LEVELS[min(args.verbose, len(_LOG_LEVELS) - 1)]
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+
+    try:
+        code: int = args.func(args)
+    except (LeakhuntError, HarnessError) as exc:
+        print(f"leakhunt {args.command}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(f"leakhunt {args.command}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return code

@@ -1,0 +1,25 @@
+"""The small error hierarchy of leakhunt.
+
+The command line catches :class:`LeakhuntError` (and the harness's own
+:class:`harness.errors.HarnessError`) and prints one line; anything else is a
+bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+from harness.errors import EXIT_RUN_FAILED, EXIT_USAGE
+
+
+class LeakhuntError(Exception):
+    """Base of every error leakhunt raises on purpose."""
+
+    exit_code: int = EXIT_RUN_FAILED
+
+
+class UsageError(LeakhuntError):
+    """An option or argument outside what leakhunt accepts.
+
+    The message names the value and says what would be accepted instead.
+    """
+
+    exit_code = EXIT_USAGE
