@@ -1,0 +1,131 @@
+"""A small kopf operator on pods, run under the async contract.
+
+kopf is how many Python operators are written, so leakhunt soaks one as it is
+deployed: :func:`kopf.operator` on the harness's event loop, namespaced to
+``ctx.namespace`` and filtered by ``ctx.label_selector``, with handlers on pod
+creation, update and deletion, and ``ctx.stop`` as kopf's stop flag.
+
+Everything kopf keeps is built per call: the registry that holds the handlers,
+the settings, the credentials vault. Handlers registered with the bare
+decorators go to kopf's process-wide default registry, which would grow by one
+set of handlers every cycle; here every decorator is given this call's
+registry. The login handler hands kopf the server and token of
+``ctx.configuration`` rather than letting it look for a kubeconfig or a
+cluster it might find elsewhere.
+
+Soak it with ``leakhunt soak harness.controllers.kopf_operator:controller``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import kopf
+from kubernetes.client import Configuration
+
+from harness.controllers.context import AsyncControllerContext
+
+logger = logging.getLogger(__name__)
+
+WATCH_TIMEOUT_SECONDS = 60
+"""How long the server keeps one of kopf's watches open before it is re-opened."""
+
+READ_SLACK_SECONDS = 5.0
+"""How much longer than the server's watch timeout kopf waits for a byte."""
+
+
+def parse_labels(selector: str | None) -> dict[str, str]:
+    """The ``key=value`` terms of a label selector, as kopf's ``labels=`` filter.
+
+    Only equality terms are understood: kopf filters on the client side by
+    exact values, and that is all the seeded pods need.
+    """
+    if not selector:
+        return {}
+
+    labels: dict[str, str] = {}
+    for term in selector.split(","):
+        key, sep, value = term.partition("=")
+        if not sep or key.endswith("!"):
+            raise ValueError(
+                f"expected a label selector of key=value terms such as "
+                f"'app=leakhunt', got {selector!r}"
+            )
+        labels[key.strip()] = value.strip().lstrip("=")
+    return labels
+
+
+def connection_info(configuration: Configuration) -> kopf.ConnectionInfo:
+    """kopf's credentials for the server and bearer token of ``configuration``."""
+    header = (configuration.api_key or {}).get("authorization") or ""
+    prefix = (configuration.api_key_prefix or {}).get("authorization")
+    scheme, _, token = header.partition(" ")
+    if not token:
+        scheme, token = prefix or "Bearer", header
+
+    return kopf.ConnectionInfo(
+        server=configuration.host,
+        scheme=scheme or None,
+        token=token or None,
+        ca_path=configuration.ssl_ca_cert,
+        insecure=not configuration.verify_ssl,
+        default_namespace=None,
+    )
+
+
+def build_registry(ctx: AsyncControllerContext) -> kopf.OperatorRegistry:
+    """A registry holding the login handler and the pod handlers for ``ctx``."""
+    registry = kopf.OperatorRegistry()
+    labels = parse_labels(ctx.label_selector)
+    info = connection_info(ctx.configuration)
+
+    @kopf.on.login(registry=registry)
+    def login(**_: Any) -> kopf.ConnectionInfo:
+        return info
+
+    @kopf.on.create("v1", "pods", registry=registry, labels=labels)
+    def created(*, name: str, namespace: str | None, **_: Any) -> dict[str, str]:
+        logger.debug("Pod %s/%s was created.", namespace, name)
+        return {"seen": "created"}
+
+    @kopf.on.update("v1", "pods", registry=registry, labels=labels)
+    def updated(*, name: str, namespace: str | None, **_: Any) -> None:
+        logger.debug("Pod %s/%s was updated.", namespace, name)
+
+    @kopf.on.delete("v1", "pods", registry=registry, labels=labels, optional=True)
+    def deleted(*, name: str, namespace: str | None, **_: Any) -> None:
+        logger.debug("Pod %s/%s was deleted.", namespace, name)
+
+    return registry
+
+
+def build_settings() -> kopf.OperatorSettings:
+    """Settings for an operator started and stopped many times in one process."""
+    settings = kopf.OperatorSettings()
+
+    # Kubernetes events would be posted after the stop, from a queue that the
+    # next cycle never drains.
+    settings.posting.enabled = False
+
+    # NB: kopf arms a SIGKILL of its own thread when it exits without its stop
+    # flag set; in a process that hosts the operator for many cycles that
+    # would kill the host.
+    settings.process.ultimate_exiting_timeout = None
+
+    settings.watching.server_timeout = WATCH_TIMEOUT_SECONDS
+    settings.watching.client_timeout = WATCH_TIMEOUT_SECONDS + READ_SLACK_SECONDS
+    return settings
+
+
+async def controller(ctx: AsyncControllerContext) -> None:
+    """The entry point: run a kopf operator until ``ctx.stop`` is set."""
+    logger.info("kopf operator starting on namespace %s.", ctx.namespace)
+    await kopf.operator(
+        registry=build_registry(ctx),
+        settings=build_settings(),
+        namespaces=[ctx.namespace],
+        standalone=True,
+        stop_flag=ctx.stop,
+    )
+    logger.info("kopf operator on namespace %s stopped.", ctx.namespace)
