@@ -1,0 +1,263 @@
+"""The scenarios: what happens to a controller between its sync and its stop."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from harness.errors import ConfigurationError
+from harness.lifecycle.adapters import Adapter, StopOutcome
+from harness.lifecycle.context import Context
+from harness.lifecycle.server import ServerControl
+from harness.lifecycle.sync import (
+    SyncOutcome,
+    WatchKey,
+    WatchTracker,
+    wait_for_sync,
+)
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class CycleSession:
+    """CycleSession is one cycle's controller, context and server, for a scenario.
+
+    The runner makes one per cycle and drops it at the end; scenarios start,
+    stop and restart the controller through it so that every stop keeps its
+    deadline and every outcome is recorded.
+    """
+
+    adapter: Adapter
+    ctx: Context
+    server: ServerControl | None
+    tracker: WatchTracker | None
+    stop_timeout: float
+    sync_timeout: float
+    settle_delay: float
+    notes: list[str] = field(default_factory=list)
+    stops: list[StopOutcome] = field(default_factory=list)
+    _watches_before: set[WatchKey] = field(default_factory=set)
+
+    def start(self) -> None:
+        """Start the controller, remembering which watches were open before."""
+        self._watches_before = self.own_watches()
+        self.adapter.start(self.ctx, timeout=self.sync_timeout)
+
+    def sync(self) -> SyncOutcome:
+        """Wait for the controller to sync (see :func:`wait_for_sync`)."""
+        return wait_for_sync(
+            self.adapter.handle,
+            timeout=self.sync_timeout,
+            tracker=self.tracker,
+            watches_before=self._watches_before,
+            settle_delay=self.settle_delay,
+        )
+
+    def stop(self) -> StopOutcome:
+        """Stop the controller within the deadline and record the outcome."""
+        outcome = self.adapter.stop(self.stop_timeout)
+        self.stops.append(outcome)
+        return outcome
+
+    def own_watches(self) -> set[WatchKey]:
+        """The watches this process has open on the server (empty without one)."""
+        return self.tracker.own() if self.tracker is not None else set()
+
+    def note(self, message: str) -> None:
+        """Record something the user should read about this cycle."""
+        logger.info("Cycle %d: %s", self.ctx.cycle, message)
+        self.notes.append(message)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """Scenario is a named way to exercise a controller in one cycle.
+
+    The runner starts the controller, waits for its sync (unless
+    ``waits_for_sync`` is false), calls :meth:`apply`, then stops it.
+    ``needs_server`` scenarios drive the API server and cannot run without a
+    :class:`ServerControl`; ``in_process`` is false for the one that runs the
+    controller in a child process of its own.
+    """
+
+    name: str
+    description: str
+    needs_server: bool = False
+    waits_for_sync: bool = True
+    in_process: bool = True
+
+    def before_start(self, session: CycleSession) -> None:
+        """Prepare the server before the controller starts."""
+
+    def apply(self, session: CycleSession) -> None:
+        """Exercise the started controller; the runner stops it afterwards."""
+
+    def after_stop(self, session: CycleSession) -> None:
+        """Undo what :meth:`before_start` and :meth:`apply` did to the server."""
+
+
+@dataclass(frozen=True)
+class Churn(Scenario):
+    """Churn has the server create, update and delete objects around the stop."""
+
+    rate: float = 20.0
+    """Operations per second."""
+
+    seconds: float = 2.0
+    """How long the controller handles churn before it is asked to stop."""
+
+    def apply(self, session: CycleSession) -> None:
+        """Start churn and let the controller handle it; churn goes on during stop."""
+        assert session.server is not None
+        session.server.start_churn(session.ctx.namespace, self.rate)
+        time.sleep(self.seconds)
+
+    def after_stop(self, session: CycleSession) -> None:
+        """Stop the churn."""
+        assert session.server is not None
+        session.server.stop_churn()
+
+
+@dataclass(frozen=True)
+class IdleStop(Scenario):
+    """IdleStop stops the controller after a period with no events at all."""
+
+    quiet_seconds: float = 1.0
+    """How long the watch stays quiet before the stop."""
+
+    def before_start(self, session: CycleSession) -> None:
+        """Make sure no churn from an earlier scenario wakes the watch."""
+        if session.server is not None:
+            session.server.stop_churn()
+
+    def apply(self, session: CycleSession) -> None:
+        """Wait in silence, so the controller is blocked reading an idle watch."""
+        time.sleep(self.quiet_seconds)
+
+
+@dataclass(frozen=True)
+class EarlyStop(Scenario):
+    """EarlyStop stops the controller while its first LIST is still in flight."""
+
+    latency: float = 1.0
+    """Seconds the server delays each response, so the LIST is still running."""
+
+    in_flight: float = 0.1
+    """Seconds between the start and the stop: the LIST has been sent by then."""
+
+    def before_start(self, session: CycleSession) -> None:
+        """Slow the server down so the first LIST cannot finish before the stop."""
+        if session.server is not None:
+            session.server.set_latency(self.latency)
+
+    def apply(self, session: CycleSession) -> None:
+        """Give the controller just enough time to send its LIST."""
+        time.sleep(self.in_flight)
+
+    def after_stop(self, session: CycleSession) -> None:
+        """Restore the server's normal speed."""
+        if session.server is not None:
+            session.server.set_latency(0.0)
+
+
+@dataclass(frozen=True)
+class Restart(Scenario):
+    """Restart stops and starts the same controller again within the cycle."""
+
+    def apply(self, session: CycleSession) -> None:
+        """Stop, start again and sync; the runner makes the final stop."""
+        first = session.stop()
+        if first.timed_out:
+            session.note(
+                "the first stop timed out, so the controller was not restarted"
+            )
+            return
+        session.start()
+        again = session.sync()
+        if not again.synced:
+            session.note(
+                f"the controller did not sync again within {session.sync_timeout:.1f}"
+                f" s after a restart ({again.method})"
+            )
+
+
+@dataclass(frozen=True)
+class Relist(Scenario):
+    """Relist has the server expire the watch (410 Gone), then drop it."""
+
+    def apply(self, session: CycleSession) -> None:
+        """Expire, wait for a new watch, drop, wait for a new watch."""
+        assert session.server is not None
+        assert session.tracker is not None
+        faults = (
+            ("expired its watch (410 Gone)", session.server.expire_watches),
+            ("dropped its watch connection", session.server.drop_watches),
+        )
+        for what, fault in faults:
+            before = session.own_watches()
+            fault()
+            if not session.tracker.wait_for_new(before, session.sync_timeout):
+                session.note(
+                    f"the controller did not watch again within"
+                    f" {session.sync_timeout:.1f} s after the server {what}"
+                )
+
+
+@dataclass(frozen=True)
+class Signal(Scenario):
+    """Signal runs the controller as a process of its own and signals it.
+
+    The runner hands the whole cycle to :mod:`harness.lifecycle.signals`: one
+    child gets SIGTERM, a second one SIGINT, and each must exit within the
+    stop deadline.
+    """
+
+    in_process: bool = False
+
+
+SCENARIOS: Mapping[str, Scenario] = MappingProxyType(
+    {
+        s.name: s
+        for s in (
+            Scenario("lifecycle", "create, sync and stop, over and over"),
+            Churn(
+                "churn",
+                "objects created, updated and deleted while the controller runs",
+                needs_server=True,
+            ),
+            IdleStop(
+                "idle-stop",
+                "stop after the watch has been quiet for a while",
+            ),
+            EarlyStop(
+                "early-stop",
+                "stop before the first LIST has finished",
+                waits_for_sync=False,
+            ),
+            Restart("restart", "start, stop and start the same controller again"),
+            Relist(
+                "relist",
+                "the server expires the watch (410 Gone), then drops it",
+                needs_server=True,
+            ),
+            Signal(
+                "signal", "SIGTERM, then SIGINT, to the controller in its own process"
+            ),
+        )
+    }
+)
+"""Every scenario by name, in the order they are documented."""
+
+
+def get_scenario(name: str) -> Scenario:
+    """Find the scenario called ``name``, or say which names exist."""
+    try:
+        return SCENARIOS[name]
+    except KeyError:
+        raise ConfigurationError(
+            f"unknown scenario {name!r}; expected one of: {', '.join(SCENARIOS)}"
+        ) from None
