@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from dataclasses import dataclass
 
 from kubernetes.client import ApiClient, ApiException, CoreV1Api, V1Pod
 
@@ -53,103 +54,123 @@ WORKER_POLL_SECONDS = 1.0
 """How long the worker waits on an empty queue before looking again."""
 
 
+@dataclass
+class Running:
+    """What one start of a controller holds, all of it let go by stop()."""
+
+    api_client: ApiClient
+    api: CoreV1Api
+    informer: PodInformer
+    queue: WorkQueue
+    writes: TokenBucket
+    worker: threading.Thread
+
+
 class CorrectController:
-    """A namespaced pod controller with a cache, a work queue and a clean stop."""
+    """A namespaced pod controller with a cache, a work queue and a clean stop.
+
+    The leaky reference controllers that differ from it in one step subclass
+    it and override that step, so each of them reads as the one mistake.
+    """
 
     def __init__(self, ctx: ControllerContext, *, name: str = "correct") -> None:
-        self._configuration = ctx.configuration
-        self._namespace = ctx.namespace
-        self._label_selector = ctx.label_selector
-        self._name = name
-        self._reconciled = 0
-        self._writes = 0
+        self.ctx = ctx
+        self.name = name
+        self.reconciled = 0
+        self.writes = 0
+        self.running: Running | None = None
         self._stopping = threading.Event()
-        self._api_client: ApiClient | None = None
-        self._informer: PodInformer | None = None
-        self._queue: WorkQueue | None = None
-        self._worker: threading.Thread | None = None
 
     @property
     def informer(self) -> PodInformer | None:
         """The running informer, whose cache the reconciler reads; None when stopped."""
-        return self._informer
-
-    @property
-    def reconciled(self) -> int:
-        """The number of reconciles that completed, over every start."""
-        return self._reconciled
-
-    @property
-    def writes(self) -> int:
-        """The number of patches sent, over every start."""
-        return self._writes
+        return self.running.informer if self.running is not None else None
 
     def start(self) -> None:
         """Open a client, start the informer and the worker."""
-        if self._informer is not None:
+        if self.running is not None:
             return
 
         self._stopping.clear()
-        self._api_client = ApiClient(self._configuration)
-        self._api_client.user_agent = f"leakhunt-{self._name}"
-        api = CoreV1Api(self._api_client)
+        api_client = self.make_client()
+        api = CoreV1Api(api_client)
         queue = WorkQueue()
-        writes = TokenBucket(rate=WRITE_RATE, burst=WRITE_BURST)
-
-        informer = PodInformer(
-            api,
-            self._namespace,
-            self._label_selector,
-            name=f"leakhunt-{self._name}-informer",
+        informer = self.make_informer(api)
+        informer.add_handler(
+            lambda kind, key, pod: self.on_event(queue, kind, key, pod)
         )
-        informer.add_handler(lambda _kind, key, _pod: queue.add(key))
-        self._informer, self._queue = informer, queue
-
-        self._worker = threading.Thread(
-            target=self._work,
-            args=(api, informer, queue, writes),
-            name=f"leakhunt-{self._name}-worker",
-            daemon=True,
+        worker = threading.Thread(
+            target=self.work, name=f"leakhunt-{self.name}-worker", daemon=True
         )
+        self.running = Running(
+            api_client=api_client,
+            api=api,
+            informer=informer,
+            queue=queue,
+            writes=TokenBucket(rate=WRITE_RATE, burst=WRITE_BURST),
+            worker=worker,
+        )
+
         informer.start()
-        self._worker.start()
+        worker.start()
         logger.info(
-            "Controller %s started on namespace %s.", self._name, self._namespace
+            "Controller %s started on namespace %s.", self.name, self.ctx.namespace
         )
 
     def wait_for_sync(self, timeout: float) -> bool:
         """Wait up to ``timeout`` seconds for the cache to hold the first LIST."""
-        informer = self._informer
-        return informer is not None and informer.wait_for_sync(timeout)
+        running = self.running
+        return running is not None and running.informer.wait_for_sync(timeout)
 
     def stop(self) -> None:
         """Stop the worker and the informer, and close the client."""
+        running, self.running = self.running, None
+        if running is None:
+            return
         self._stopping.set()
 
         # First, wake the worker and cut the watch; then wait for both threads.
-        if self._queue is not None:
-            self._queue.shut_down()
-        if self._informer is not None:
-            self._informer.stop(JOIN_TIMEOUT_SECONDS)
-        if self._worker is not None:
-            self._worker.join(JOIN_TIMEOUT_SECONDS)
-            if self._worker.is_alive():
-                logger.warning("Worker of %s did not end after stop.", self._name)
+        running.queue.shut_down()
+        running.informer.stop(JOIN_TIMEOUT_SECONDS)
+        running.worker.join(JOIN_TIMEOUT_SECONDS)
+        if running.worker.is_alive():
+            logger.warning("Worker of %s did not end after stop.", self.name)
 
-        # Finally, close the pooled connections and drop every reference.
-        if self._api_client is not None:
-            # The generated ApiClient.close() has no annotations.
-            self._api_client.close()  # type: ignore[no-untyped-call]
-        self._api_client = self._informer = self._queue = self._worker = None
-        logger.info("Controller %s stopped.", self._name)
+        # Finally, close the pooled connections.
+        self.close_client(running.api_client)
+        logger.info("Controller %s stopped.", self.name)
 
-    def _work(
-        self,
-        api: CoreV1Api,
-        informer: PodInformer,
-        queue: WorkQueue,
-        writes: TokenBucket,
-    ) -> None:
+    def make_client(self) -> ApiClient:
+        """A new ApiClient for the context's server."""
+        api_client = ApiClient(self.ctx.configuration)
+        api_client.user_agent = f"leakhunt-{self.name}"
+        return api_client
+
+    def close_client(self, api_client: ApiClient) -> None:
+        """Close ``api_client`` and the connections in its pool."""
+        # The generated ApiClient.close() has no annotations.
+        api_client.close()  # type: ignore[no-untyped-call]
+
+    def make_informer(self, api: CoreV1Api) -> PodInformer:
+        """The informer over the context's namespace and label selector."""
+        return PodInformer(
+            api,
+            self.ctx.namespace,
+            self.ctx.label_selector,
+            name=f"leakhunt-{self.name}-informer",
+        )
+
+    def on_event(self, queue: WorkQueue, kind: str, key: str, pod: V1Pod) -> None:
+        """The event handler: put the key on the queue, nothing more."""
+        queue.add(key)
+
+    def work(self) -> None:
+        """The worker loop: reconcile keys until the queue is shut down."""
+        running = self.running
+        if running is None:
+            return
+        queue = running.queue
+
         while True:
             key = queue.get(WORKER_POLL_SECONDS)
             if key is None:
@@ -158,7 +179,7 @@ class CorrectController:
                 continue
 
             try:
-                self._reconcile(api, informer, writes, key)
+                self.reconcile(running, key)
                 queue.forget(key)
             except ApiException as exc:
                 if queue.requeues(key) < MAX_RETRIES:
@@ -172,34 +193,37 @@ class CorrectController:
             finally:
                 queue.done(key)
 
-    def _reconcile(
-        self, api: CoreV1Api, informer: PodInformer, writes: TokenBucket, key: str
-    ) -> None:
-        pod = informer.get(key)
+    def reconcile(self, running: Running, key: str) -> None:
+        """Annotate the cached pod under ``key`` once, within the write budget."""
+        pod = running.informer.get(key)
         if pod is None:
             # Deleted since it was queued: nothing of ours to clean up.
-            self._reconciled += 1
+            self.reconciled += 1
             return
 
-        if _annotation(pod) == self._name:
-            self._reconciled += 1
+        if _annotation(pod) == self.name:
+            self.reconciled += 1
             return
 
         # Writes wait for their token, but never past a stop.
-        delay = writes.reserve()
+        delay = running.writes.reserve()
         if delay > 0 and self._stopping.wait(delay):
             return
 
+        self.patch(running.api, key, RECONCILED_ANNOTATION, self.name)
+        self.reconciled += 1
+
+    def patch(self, api: CoreV1Api, key: str, annotation: str, value: str) -> None:
+        """Set ``annotation`` on the pod under ``key`` to ``value``."""
         namespace, _, name = key.partition("/")
         api.patch_namespaced_pod(
             name,
             namespace,
-            {"metadata": {"annotations": {RECONCILED_ANNOTATION: self._name}}},
+            {"metadata": {"annotations": {annotation: value}}},
             _content_type="application/merge-patch+json",
             _request_timeout=WRITE_TIMEOUT_SECONDS,
         )
-        self._writes += 1
-        self._reconciled += 1
+        self.writes += 1
 
 
 def _annotation(pod: V1Pod) -> str | None:

@@ -67,6 +67,28 @@ def pod_key(pod: V1Pod) -> str:
     return f"{meta.namespace or ''}/{meta.name or ''}"
 
 
+def matches(labels: dict[str, str] | None, selector: str | None) -> bool:
+    """Whether ``labels`` satisfy the equality terms (``a=b,c!=d``) of ``selector``.
+
+    This is the client-side filtering a controller does when it did not ask
+    the server to filter; set-based terms (``in``, ``notin``) are not handled.
+    """
+    labels = labels or {}
+    for raw_term in (selector or "").split(","):
+        term = raw_term.strip()
+        if not term:
+            continue
+        if "!=" in term:
+            key, value = (part.strip() for part in term.split("!=", 1))
+            if labels.get(key) == value:
+                return False
+            continue
+        key, _, value = (part.strip() for part in term.partition("="))
+        if labels.get(key) != value.lstrip("="):
+            return False
+    return True
+
+
 class PodInformer:
     """A list+watch loop over pods that keeps a local cache and stops at once.
 
@@ -222,17 +244,22 @@ class PodInformer:
 
         with self._response_lock:
             if self._stopping.is_set():
-                response.release_conn()
                 response.close()
+                response.release_conn()
                 raise OSError("the informer was stopped while a request was sent")
             self._response = response
         return response
 
-    def _release(self, response: urllib3.BaseHTTPResponse) -> None:
+    def _release(self, response: urllib3.BaseHTTPResponse, *, reuse: bool) -> None:
         with self._response_lock:
             self._response = None
+
+        # A LIST page read to its end leaves a connection fit for the next
+        # request; a watch cut short does not, so its connection is closed
+        # before it goes back to the pool.
+        if not reuse:
+            response.close()
         response.release_conn()
-        response.close()
 
     def _list(self) -> None:
         fresh: dict[str, V1Pod] = {}
@@ -248,7 +275,7 @@ class PodInformer:
             try:
                 page = json.loads(response.data)
             finally:
-                self._release(response)
+                self._release(response, reuse=not self._stopping.is_set())
 
             for item in page.get("items") or ():
                 pod = V1Pod.from_dict(item)
@@ -263,7 +290,7 @@ class PodInformer:
         if self._stopping.is_set():
             return
 
-        # Then, swap the cache and tell the handlers what changed.
+        # Then, swap the cache: from here on the informer has synced.
         with self._cache_lock:
             old, self._cache = self._cache, fresh
         self._resource_version = resource_version
@@ -273,12 +300,16 @@ class PodInformer:
             self._what,
             resource_version,
         )
+        self._synced.set()
+
+        # Finally, tell the handlers what changed; a stop cuts this short too.
         for key, pod in old.items():
-            if key not in fresh:
+            if key not in fresh and not self._stopping.is_set():
                 self._fire(DELETED, key, pod)
         for key, pod in fresh.items():
+            if self._stopping.is_set():
+                return
             self._fire(MODIFIED if key in old else ADDED, key, pod)
-        self._synced.set()
 
     def _watch(self) -> None:
         response = self._request(
@@ -293,7 +324,7 @@ class PodInformer:
                     return
                 self._apply(json.loads(line))
         finally:
-            self._release(response)
+            self._release(response, reuse=False)
 
     def _apply(self, event: dict[str, Any]) -> None:
         kind = event.get("type")
