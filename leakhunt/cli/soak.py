@@ -1,0 +1,161 @@
+"""Soak a controller through many cycles and report what it leaks."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from leakhunt.errors import UsageError
+from leakhunt.report.model import Report
+from leakhunt.report.progress import SoakProgress
+from leakhunt.report.terminal import render
+from leakhunt.soak import SoakOptions, run_soak
+
+logger = logging.getLogger(__name__)
+
+EXIT_CLEAN = 0
+EXIT_FINDINGS = 1
+EXIT_INTERRUPTED = 130
+
+DEFAULT_REPORT = Path("leakhunt-report.json")
+DEFAULT_LOG_DIR = Path("leakhunt-runs")
+
+
+def register(subparsers: Any) -> None:
+    """Add ``leakhunt soak`` to the command line."""
+    parser = subparsers.add_parser(
+        "soak",
+        help="soak a controller through many cycles and report what it leaks",
+        description=(
+            "Run a controller through repeated create / sync / stop cycles "
+            "against the built-in API server simulator (or a real cluster with "
+            "--kubeconfig) and report memory, object, thread, fd, socket and "
+            "watch leaks, stops that hang, and misuse of the API server. "
+            "Exit codes: 0 clean, 1 findings, 2 bad usage, 3 the run failed."
+        ),
+    )
+    parser.add_argument(
+        "target",
+        metavar="TARGET",
+        help="the controller: package.module:name or path/to/file.py:name",
+    )
+    parser.add_argument(
+        "--scenario",
+        default="lifecycle",
+        help="lifecycle, churn, idle-stop, early-stop, restart, relist or signal "
+        "(default: lifecycle)",
+    )
+    parser.add_argument("--cycles", type=int, default=30, help="default: 30")
+    parser.add_argument(
+        "--warmup",
+        type=int,
+        default=None,
+        help="cycles to set aside before judging (default: detected)",
+    )
+    parser.add_argument(
+        "--objects", type=int, default=200, help="pods to seed (default: 200)"
+    )
+    parser.add_argument(
+        "--namespaces",
+        type=int,
+        default=1,
+        help="namespaces to spread the pods over (default: 1)",
+    )
+    parser.add_argument(
+        "--churn",
+        type=float,
+        default=20.0,
+        metavar="RATE",
+        help="operations per second in the churn scenario (default: 20)",
+    )
+    parser.add_argument(
+        "--stop-timeout",
+        type=float,
+        default=5.0,
+        metavar="S",
+        help="seconds a stop may take before it counts as hung (default: 5)",
+    )
+    parser.add_argument(
+        "--kubeconfig",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="soak against this cluster instead of the simulator",
+    )
+    parser.add_argument("--context", default=None, help="the kubeconfig context to use")
+    parser.add_argument(
+        "--tracemalloc",
+        action="store_true",
+        help="also trace Python allocations (finer memory signal, ~3x slower)",
+    )
+    parser.add_argument(
+        "--json",
+        type=Path,
+        default=DEFAULT_REPORT,
+        metavar="PATH",
+        help=f"where to write the JSON report (default: {DEFAULT_REPORT})",
+    )
+    parser.add_argument(
+        "--log-dir",
+        type=Path,
+        default=DEFAULT_LOG_DIR,
+        metavar="DIR",
+        help=f"where the worker's log and kubeconfig go (default: {DEFAULT_LOG_DIR})",
+    )
+    parser.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no progress display; print only the verdict line",
+    )
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the soak, print the report, write the JSON, return the exit code."""
+    options = SoakOptions(
+        target=args.target,
+        scenario=args.scenario,
+        cycles=args.cycles,
+        warmup=args.warmup,
+        objects=args.objects,
+        namespaces=args.namespaces,
+        churn=args.churn,
+        stop_timeout=args.stop_timeout,
+        kubeconfig=args.kubeconfig,
+        context=args.context,
+        tracemalloc=args.tracemalloc,
+        log_dir=args.log_dir,
+    )
+    options.validate()
+    if args.json.is_dir():
+        raise UsageError(
+            f"--json names a directory, {str(args.json)!r}; give a file path "
+            "such as report.json"
+        )
+
+    console = Console()
+    if args.quiet:
+        report = run_soak(options)
+    else:
+        with SoakProgress() as progress:
+            report = run_soak(options, progress)
+
+    path = report.write(args.json)
+    _show(console, report, path, quiet=args.quiet)
+    if report.meta.get("interrupted"):
+        return EXIT_INTERRUPTED
+    return EXIT_CLEAN if report.passed else EXIT_FINDINGS
+
+
+def _show(console: Console, report: Report, path: Path, *, quiet: bool) -> None:
+    if quiet:
+        kinds = sorted({finding.kind for finding in report.findings})
+        found = f": {', '.join(kinds)}" if kinds else ""
+        console.print(f"leakhunt: {report.verdict}{found} ({path})", highlight=False)
+        return
+    render(report, console=console)
+    console.print(f"Report written to {path}", highlight=False)

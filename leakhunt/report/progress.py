@@ -1,0 +1,121 @@
+"""A live progress display for long soaks: a bar and the growth estimates so far.
+
+Each cycle the display refits a robust slope to a few headline signals, so a
+user watching a 500-cycle soak sees a leak take shape long before the verdict.
+The estimates are only indicative; the verdict at the end is the judgement.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from types import TracebackType
+from typing import TYPE_CHECKING
+
+import numpy as np
+from rich.console import Console, Group
+from rich.live import Live
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+from rich.progress import TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from leakhunt.analysis.trend import MIN_TREND_POINTS, fit_trend
+
+if TYPE_CHECKING:
+    from leakhunt.soak import SoakOptions
+
+logger = logging.getLogger(__name__)
+
+HEADLINE_SIGNALS: tuple[tuple[str, str], ...] = (
+    ("rss_bytes", "B"),
+    ("gc_objects", "objects"),
+    ("threads", "threads"),
+    ("fds", "fds"),
+    ("api_connections", "connections"),
+    ("server_watches_open", "watches"),
+)
+"""Signals whose growth the progress display estimates, with their units."""
+
+SKIP_FIRST = 2
+"""Cycles left out of the live estimate; the first ones carry warm-up."""
+
+
+def estimate(values: Sequence[float]) -> float | None:
+    """A quick per-cycle slope of ``values`` after the first cycles, or None."""
+    points = np.asarray(values[SKIP_FIRST:], dtype=float)
+    points = points[np.isfinite(points)]
+    if len(points) < MIN_TREND_POINTS:
+        return None
+    if np.all(points == points[0]):
+        return 0.0
+    return fit_trend(np.arange(len(points), dtype=float), points).slope
+
+
+def _format(value: float, unit: str) -> str:
+    if unit == "B":
+        magnitude = abs(value)
+        for suffix, scale in (("MiB", 2**20), ("KiB", 2**10)):
+            if magnitude >= scale:
+                return f"{value / scale:+.2f} {suffix}"
+        return f"{value:+.0f} B"
+    return f"{value:+.2f} {unit}"
+
+
+class SoakProgress:
+    """Draws a soak's progress on a rich console while it runs."""
+
+    def __init__(self, console: Console | None = None) -> None:
+        self.console = console if console is not None else Console(stderr=True)
+        self._progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=self.console,
+        )
+        self._task = self._progress.add_task("starting", total=None)
+        self._estimates = Table.grid(padding=(0, 2))
+        self._live = Live(
+            Group(self._progress, self._estimates),
+            console=self.console,
+            refresh_per_second=4,
+            transient=False,
+        )
+
+    def __enter__(self) -> SoakProgress:
+        self._live.__enter__()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._live.__exit__(exc_type, exc, tb)
+
+    def started(self, options: SoakOptions, server: str) -> None:
+        """Show what runs where."""
+        self.console.print(
+            f"Soaking [bold]{options.target}[/] ({options.scenario}, "
+            f"{options.cycles} cycles) against the {server}"
+        )
+        self._progress.update(self._task, description="cycles", total=options.cycles)
+
+    def cycle_done(self, cycle: int, series: dict[str, list[float]]) -> None:
+        """Advance the bar and refresh the growth estimates."""
+        self._progress.update(self._task, completed=cycle + 1)
+        table = Table.grid(padding=(0, 2))
+        table.add_column(style="dim")
+        table.add_column(justify="right")
+        for name, unit in HEADLINE_SIGNALS:
+            values = series.get(name)
+            if not values:
+                continue
+            slope = estimate(values)
+            if slope is None or math.isnan(slope):
+                continue
+            table.add_row(f"{name} per cycle", _format(slope, unit))
+        self._live.update(Group(self._progress, table))

@@ -1,0 +1,246 @@
+"""The soak conductor: a controller through many cycles, judged at the end.
+
+The conductor starts the API server simulator (or connects to a real cluster
+from a kubeconfig), starts a worker process that hosts the controller and the
+probes, and asks it for one cycle at a time. Between cycles, while the worker
+is idle, it reads the API server's side: the watches still open after the
+stop and the requests the cycle made. At the end it judges every series,
+adds the findings only the server or the lifecycle can show, and returns the
+report. A worker that crashes or hangs becomes a finding, never a crash of
+leakhunt; Ctrl-C returns the partial report.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from harness.lifecycle.scenarios import SCENARIOS
+from leakhunt.analysis.lifecycle import first_error, lifecycle_findings
+from leakhunt.analysis.server import ServerEvidence, server_findings
+from leakhunt.analysis.verdict import attach_details, judge
+from leakhunt.errors import UsageError
+from leakhunt.probes.apiserver import ApiServerProbe
+from leakhunt.report.model import Finding, Report
+from leakhunt.worker_process import WorkerFailed, WorkerProcess
+from leakhunt.world import World, open_world
+
+logger = logging.getLogger(__name__)
+
+MIN_CYCLES = 3
+
+WATCH_CLOSE_GRACE = 2.0
+"""Seconds a watch may take to close on the server after the client's stop.
+
+The server only learns that a client closed its watch when the socket's FIN
+arrives; on loopback that is milliseconds, on a real cluster behind a load
+balancer it can be longer.
+"""
+
+
+@dataclass(frozen=True)
+class SoakOptions:
+    """Everything ``leakhunt soak`` was asked to do."""
+
+    target: str
+    scenario: str = "lifecycle"
+    cycles: int = 30
+    warmup: int | None = None
+    objects: int = 200
+    namespaces: int = 1
+    churn: float = 20.0
+    stop_timeout: float = 5.0
+    sync_timeout: float = 15.0
+    kubeconfig: Path | None = None
+    context: str | None = None
+    tracemalloc: bool = False
+    log_dir: Path = field(default_factory=lambda: Path("leakhunt-runs"))
+
+    def validate(self) -> None:
+        """Raise :class:`UsageError` for options outside the accepted ranges."""
+        if self.cycles < MIN_CYCLES:
+            raise UsageError(
+                f"expected --cycles of at least {MIN_CYCLES}, got {self.cycles}"
+            )
+        if self.warmup is not None and not 0 <= self.warmup < self.cycles:
+            raise UsageError(
+                f"expected --warmup between 0 and {self.cycles - 1} (fewer than "
+                f"--cycles), got {self.warmup}"
+            )
+        if self.scenario not in SCENARIOS:
+            known = ", ".join(sorted(SCENARIOS))
+            raise UsageError(
+                f"unknown scenario {self.scenario!r}; choose one of {known}"
+            )
+        if self.objects < 0:
+            raise UsageError(f"expected --objects of 0 or more, got {self.objects}")
+        if self.namespaces < 1:
+            raise UsageError(
+                f"expected --namespaces of 1 or more, got {self.namespaces}"
+            )
+        if not self.churn > 0:
+            raise UsageError(
+                f"expected a --churn rate above 0 operations per second, "
+                f"got {self.churn}"
+            )
+        for flag, value in (
+            ("--stop-timeout", self.stop_timeout),
+            ("--sync-timeout", self.sync_timeout),
+        ):
+            if not value > 0:
+                raise UsageError(f"expected {flag} above 0 seconds, got {value}")
+        if self.context is not None and self.kubeconfig is None:
+            raise UsageError(
+                "--context names a context in a kubeconfig; pass --kubeconfig too"
+            )
+
+
+class SoakObserver(Protocol):
+    """Progress callbacks of a soak; the CLI draws them, tests may record them."""
+
+    def started(self, options: SoakOptions, server: str) -> None:
+        """The world is up and the worker is ready."""
+
+    def cycle_done(self, cycle: int, series: dict[str, list[float]]) -> None:
+        """Cycle ``cycle`` (0-based) has been sampled."""
+
+
+@dataclass
+class _Run:
+    """The mutable state of one soak: what has been measured so far."""
+
+    series: dict[str, list[float]] = field(default_factory=dict)
+    results: list[dict[str, Any]] = field(default_factory=list)
+    server: ServerEvidence = field(default_factory=ServerEvidence)
+    details: dict[str, Any] = field(default_factory=dict)
+    findings: list[Finding] = field(default_factory=list)
+    error: dict[str, object] | None = None
+    interrupted: bool = False
+    cycles: int = 0
+
+    def record(self, signals: dict[str, float]) -> None:
+        """Append one cycle's signals; a signal first seen now is NaN before."""
+        for name, value in signals.items():
+            values = self.series.setdefault(name, [math.nan] * self.cycles)
+            values.append(value)
+        self.cycles += 1
+        for values in self.series.values():
+            if len(values) < self.cycles:
+                values.append(math.nan)
+
+
+def run_soak(options: SoakOptions, observer: SoakObserver | None = None) -> Report:
+    """Run a soak and return its report (partial if interrupted)."""
+    options.validate()
+    run = _Run()
+    started = time.monotonic()
+    meta: dict[str, object] = {
+        "target": options.target,
+        "scenario": options.scenario,
+        "objects": options.objects,
+        "namespaces": options.namespaces,
+        "stop_timeout": options.stop_timeout,
+    }
+
+    with ExitStack() as stack:
+        world = stack.enter_context(open_world(options))
+        meta["server"] = world.description
+        meta["namespace"] = world.namespace
+        metrics = ApiServerProbe(world.configuration)
+        stack.callback(metrics.close)
+        worker = stack.enter_context(
+            WorkerProcess.start(options, world, log_dir=options.log_dir)
+        )
+        meta["worker_log"] = str(worker.log_path)
+        if observer is not None:
+            observer.started(options, world.description)
+
+        try:
+            _drive(options, world, worker, metrics, run=run, observer=observer)
+        except KeyboardInterrupt:
+            run.interrupted = True
+            logger.warning(
+                "Interrupted after %d of %d cycles; writing a partial report.",
+                run.cycles,
+                options.cycles,
+            )
+
+    meta["seconds"] = round(time.monotonic() - started, 3)
+    meta["interrupted"] = run.interrupted
+    return _report(options, run, meta)
+
+
+def _drive(
+    options: SoakOptions,
+    world: World,
+    worker: WorkerProcess,
+    metrics: ApiServerProbe,
+    *,
+    run: _Run,
+    observer: SoakObserver | None,
+) -> None:
+    reading = metrics.read()
+    for cycle in range(options.cycles):
+        try:
+            message = worker.cycle(cycle)
+        except WorkerFailed as exc:
+            run.findings.append(exc.finding(cycle))
+            run.error = {
+                "cycle": cycle,
+                "type": type(exc).__name__,
+                "message": str(exc),
+                "traceback": exc.log_tail,
+            }
+            return
+
+        # The worker is idle now: read what the cycle did on the server side.
+        previous, reading = reading, metrics.read()
+        watches = world.open_watches_after_stop(WATCH_CLOSE_GRACE)
+        signals: dict[str, float] = message["signals"]
+        signals.update(
+            run.server.add_cycle(
+                reading.requests_since(previous),
+                reading,
+                watches,
+                cycle_seconds=float(message["cycle_seconds"]),
+                audit=world.audit_since_last(),
+            )
+        )
+        run.record(signals)
+        run.results.append(message["result"])
+        if observer is not None:
+            observer.cycle_done(cycle, run.series)
+
+    run.details = worker.details()
+
+
+def _report(options: SoakOptions, run: _Run, meta: dict[str, object]) -> Report:
+    report = Report(
+        cycles=run.cycles,
+        warmup=options.warmup,
+        series=run.series,
+        error=run.error or first_error(run.results),
+        meta=meta,
+    )
+    report.findings.extend(run.findings)
+    if run.cycles >= MIN_CYCLES:
+        report.findings.extend(judge(run.series, warmup=options.warmup))
+    report.findings.extend(lifecycle_findings(run.results))
+    report.findings.extend(server_findings(run.server, run.cycles))
+    attach_details(report.findings, run.details)
+    report.meta["cycle_results"] = [_summary(result) for result in run.results]
+    return report
+
+
+def _summary(result: dict[str, Any]) -> dict[str, Any]:
+    """A cycle's result without its stacks; the findings carry those."""
+    return {
+        key: value
+        for key, value in result.items()
+        if key not in {"thread_dump", "pending_tasks"}
+    }

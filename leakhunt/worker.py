@@ -1,0 +1,190 @@
+"""The worker process: hosts the controller under test and the probes.
+
+The soak conductor starts ``python -m leakhunt.worker SPEC CMD_FD RESULT_FD``.
+The worker loads the target, then waits for commands on ``CMD_FD``: ``cycle``
+runs one cycle of the scenario, lets the process settle, samples every probe
+and answers with one ``sample`` message on ``RESULT_FD``; ``details`` answers
+with the probes' evidence (thread stacks, fd targets, socket endpoints);
+``exit`` shuts down. The conductor reads the API server between cycles, while
+the worker is idle, so the server's view of each cycle is exact.
+
+A worker that hangs is not the worker's problem to solve: the conductor
+gives each cycle a deadline, asks for a stack dump with ``SIGUSR1``
+(:mod:`faulthandler` writes it to the worker's log) and kills it.
+"""
+
+from __future__ import annotations
+
+import faulthandler
+import logging
+import os
+import signal
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+import orjson
+
+from harness.errors import HarnessError
+from harness.lifecycle.context import ContextFactory
+from harness.lifecycle.runner import CycleRunner
+from harness.lifecycle.server import ServerControl
+from harness.lifecycle.target import load_target
+from leakhunt.channel import ChannelClosed, Receiver, send
+from leakhunt.cycles import Sampler
+from leakhunt.probes.base import Probe, default_probes
+from leakhunt.probes.watches import ServerSocketsProbe
+
+logger = logging.getLogger(__name__)
+
+READY = "ready"
+FATAL = "fatal"
+SAMPLE = "sample"
+DETAILS = "details"
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    """What the conductor tells a worker to run, passed as one JSON argument."""
+
+    target: str
+    scenario: str
+    kubeconfig: str
+    namespace: str
+    label_selector: str | None
+    stop_timeout: float
+    sync_timeout: float
+    kube_context: str | None = None
+    churn_rate: float = 0.0
+    control_url: str | None = None
+    control_token: str | None = None
+    tracemalloc: bool = False
+
+    def to_json(self) -> str:
+        """Encode for the worker's command line."""
+        return orjson.dumps(asdict(self)).decode()
+
+    @classmethod
+    def from_json(cls, text: str) -> WorkerSpec:
+        """Decode what :meth:`to_json` wrote."""
+        return cls(**orjson.loads(text))
+
+
+def _server_control(spec: WorkerSpec) -> ServerControl | None:
+    if spec.control_url is None or spec.control_token is None:
+        return None
+
+    from harness.workload.control import Control  # noqa: PLC0415
+
+    return Control(spec.control_url, spec.control_token, churn_rate=spec.churn_rate)
+
+
+def _probes(spec: WorkerSpec, configuration_host: str) -> list[Probe]:
+    probes = default_probes(tracemalloc=spec.tracemalloc)
+    probes.append(ServerSocketsProbe(configuration_host))
+    return probes
+
+
+class Worker:
+    """Runs cycles on command and answers each with a sample."""
+
+    def __init__(self, spec: WorkerSpec, results: BinaryIO) -> None:
+        self.spec = spec
+        self.results = results
+        target = load_target(spec.target)
+        contexts = ContextFactory.from_kubeconfig(
+            Path(spec.kubeconfig),
+            spec.namespace,
+            context=spec.kube_context,
+            label_selector=spec.label_selector,
+        )
+        self.runner = CycleRunner(
+            target,
+            scenario=spec.scenario,
+            stop_timeout=spec.stop_timeout,
+            sync_timeout=spec.sync_timeout,
+            server=_server_control(spec),
+            context_factory=contexts,
+        )
+        self.sampler = Sampler(probes=_probes(spec, contexts.configuration.host))
+        self.shape = target.shape.value
+
+    def serve(self, commands: Receiver) -> None:
+        """Answer commands until ``exit`` or until the conductor goes away."""
+        self.sampler.start()
+        send(self.results, {"type": READY, "pid": os.getpid(), "shape": self.shape})
+        cycle = 0
+        try:
+            while True:
+                try:
+                    command = commands.receive(timeout=None)
+                except ChannelClosed:
+                    logger.info("The conductor closed the command pipe; exiting.")
+                    return
+                action = command.get("command")
+                if action == "cycle":
+                    self._cycle(cycle)
+                    cycle += 1
+                elif action == "details":
+                    self._details()
+                elif action == "exit":
+                    return
+                else:
+                    logger.warning("Ignoring an unknown command %r.", command)
+        finally:
+            self.runner.close()
+            self.sampler.stop()
+
+    def _cycle(self, index: int) -> None:
+        started = time.perf_counter()
+        result = self.runner.run_cycle(index)
+        cycle_seconds = time.perf_counter() - started
+
+        sample = self.sampler.take()
+        signals: dict[str, float] = dict(sample.signals)
+        signals["stop_seconds"] = result.stop_seconds
+        signals["tasks_pending"] = float(result.pending_task_count)
+        send(
+            self.results,
+            {
+                "type": SAMPLE,
+                "cycle": index,
+                "cycle_seconds": cycle_seconds,
+                "sample_seconds": time.perf_counter() - started - cycle_seconds,
+                "signals": signals,
+                "result": result.to_dict(),
+            },
+        )
+
+    def _details(self) -> None:
+        send(self.results, {"type": DETAILS, "details": self.sampler.details()})
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``python -m leakhunt.worker SPEC CMD_FD RESULT_FD``."""
+    args = sys.argv[1:] if argv is None else argv
+    spec = WorkerSpec.from_json(args[0])
+    commands = Receiver(int(args[1]))
+    results: BinaryIO = os.fdopen(int(args[2]), "wb")
+
+    # NB: the controller under test may read stdin; give it nothing to steal.
+    sys.stdin = open(os.devnull)  # noqa: SIM115
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+    try:
+        worker = Worker(spec, results)
+    except HarnessError as exc:
+        send(results, {"type": FATAL, "exit_code": exc.exit_code, "message": str(exc)})
+        return exc.exit_code
+
+    worker.serve(commands)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
