@@ -1,0 +1,160 @@
+"""The command line of the simulator, shared by ``python -m harness.apiserver``
+and ``leakhunt apiserver``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import re
+import signal
+from collections.abc import Callable
+from pathlib import Path
+
+from harness.apiserver.kubeconfig import write_kubeconfig
+from harness.apiserver.resources import NAMESPACES
+from harness.apiserver.server import Simulator
+from harness.apiserver.store import DEFAULT_COMPACTION_WINDOW
+from harness.apiserver.streaming import (
+    DEFAULT_BOOKMARK_INTERVAL,
+    DEFAULT_WATCH_TIMEOUT,
+    WatchSettings,
+)
+from harness.errors import ConfigurationError
+from harness.workload import seed
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_KUBECONFIG = Path("leakhunt.kubeconfig")
+"""Where the kubeconfig goes unless --kubeconfig says otherwise."""
+
+ALWAYS_PRESENT_NAMESPACES = ("default", "kube-system")
+"""Namespaces that exist on every simulator, as on every cluster."""
+
+_DURATION = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+
+
+def parse_duration(text: str) -> float:
+    """Return seconds from ``300``, ``30s``, ``5m``, ``1.5h`` or ``250ms``."""
+    match = _DURATION.fullmatch(text)
+    if match is None:
+        raise argparse.ArgumentTypeError(
+            f"expected a duration such as 30s, 5m or 300 (seconds), got {text!r}"
+        )
+    return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(
+            f"expected a whole number such as 0 or 1000, got {text!r}"
+        )
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the simulator's options to a parser."""
+    parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default: 127.0.0.1, loopback only)",
+    )
+    parser.add_argument(
+        "--port", type=_count, default=0, help="port to listen on; 0 picks a free one"
+    )
+    parser.add_argument(
+        "--kubeconfig",
+        type=Path,
+        default=DEFAULT_KUBECONFIG,
+        help="where to write the kubeconfig once serving (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--objects", type=_count, default=0, help="pods to seed (default: 0)"
+    )
+    parser.add_argument(
+        "--namespaces",
+        type=_count,
+        default=1,
+        help="namespaces leakhunt-0.. to create and seed across (default: 1)",
+    )
+    parser.add_argument(
+        "--compaction-window",
+        type=parse_duration,
+        default=DEFAULT_COMPACTION_WINDOW,
+        metavar="DURATION",
+        help="how long watch history is kept before a watch from an older "
+        "resourceVersion gets 410 Gone (default: 5m)",
+    )
+    parser.add_argument(
+        "--watch-timeout",
+        type=parse_duration,
+        default=DEFAULT_WATCH_TIMEOUT,
+        metavar="DURATION",
+        help="how long a watch without timeoutSeconds lasts (default: 30m)",
+    )
+    parser.add_argument(
+        "--bookmark-interval",
+        type=parse_duration,
+        default=DEFAULT_BOOKMARK_INTERVAL,
+        metavar="DURATION",
+        help="time between bookmarks on watches that allow them (default: 1m)",
+    )
+    parser.add_argument(
+        "--token", default=None, help="bearer token to require (default: random)"
+    )
+
+
+def build_simulator(args: argparse.Namespace) -> Simulator:
+    """Return a seeded simulator configured from parsed options."""
+    if args.objects and not args.namespaces:
+        raise ConfigurationError(
+            f"cannot seed {args.objects} objects into 0 namespaces; "
+            "pass --namespaces 1 or more"
+        )
+    simulator = Simulator(
+        token=args.token,
+        compaction_window=args.compaction_window,
+        watch_settings=WatchSettings(
+            timeout=args.watch_timeout, bookmark_interval=args.bookmark_interval
+        ),
+    )
+    for name in ALWAYS_PRESENT_NAMESPACES:
+        simulator.store.create(NAMESPACES, "", seed.namespace(name))
+    seed.seed(simulator.store, objects=args.objects, namespaces=args.namespaces)
+    return simulator
+
+
+async def serve(args: argparse.Namespace, on_ready: Callable[[str], None]) -> None:
+    """Seed, listen, write the kubeconfig, call ``on_ready(url)``, serve until
+    SIGINT or SIGTERM."""
+    simulator = build_simulator(args)
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stopping.set)
+
+    try:
+        url = await simulator.start(args.host, args.port)
+    except OSError as exc:
+        raise ConfigurationError(
+            f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}; "
+            "pick another --host or --port (0 picks a free port)"
+        ) from exc
+    try:
+        write_kubeconfig(args.kubeconfig, url, simulator.token)
+        on_ready(url)
+        await stopping.wait()
+        logger.info("Stopping the API server simulator at %s.", url)
+    finally:
+        await simulator.stop()
+
+
+def run(args: argparse.Namespace, on_ready: Callable[[str], None]) -> int:
+    """Run the simulator in a fresh event loop; return the exit code."""
+    asyncio.run(serve(args, on_ready))
+    return 0

@@ -1,0 +1,499 @@
+"""The REST verbs on resources: get, list, create, update, patch, delete.
+
+Each handler turns a parsed request into store calls and answers with the
+bytes the store keeps, so the common paths never re-serialize an object.
+Watch streams live in :mod:`harness.apiserver.streaming`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from harness.apiserver import status as errors
+from harness.apiserver.pagination import Item, Paginator
+from harness.apiserver.patch import (
+    PatchError,
+    apply_json_patch,
+    apply_merge_patch,
+    apply_strategic_merge_patch,
+)
+from harness.apiserver.resources import ResourceType
+from harness.apiserver.routing import Target
+from harness.apiserver.selectors import (
+    FieldSelector,
+    LabelSelector,
+    SelectorError,
+    parse_field_selector,
+    parse_label_selector,
+)
+from harness.apiserver.store import Preconditions, Store
+from harness.apiserver.tables import table, wants_table
+
+logger = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 3 * 1024 * 1024
+"""The largest request body accepted, as kube-apiserver's 3 MiB limit."""
+
+JSON = "application/json"
+
+_RETURNS_DELETED_OBJECT = {("", "pods"), ("", "services"), ("", "namespaces")}
+"""Resources whose DELETE answers with the object rather than a Status, as in kube."""
+
+_PATCH_TYPES = (
+    "application/merge-patch+json",
+    "application/json-patch+json",
+    "application/strategic-merge-patch+json",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ListOptions:
+    """ListOptions are the query parameters of a LIST or WATCH, parsed and checked."""
+
+    label_text: str
+    field_text: str
+    label_selector: LabelSelector | None
+    field_selector: FieldSelector | None
+    resource_version: int | None
+    resource_version_text: str
+    resource_version_match: str
+    limit: int | None
+    continue_token: str
+    timeout_seconds: float | None
+    allow_bookmarks: bool
+    send_initial_events: bool | None
+
+
+def json_response(body: bytes, status: int = 200) -> web.Response:
+    """Return a JSON response from bytes already serialized."""
+    return web.Response(body=body, status=status, content_type=JSON)
+
+
+def error_response(error: errors.ApiError) -> web.Response:
+    """Return the Status response of an API error."""
+    response = json_response(error.body(), error.code)
+    if error.code == 429:
+        response.headers["Retry-After"] = "1"
+    return response
+
+
+def _flag(query: Mapping[str, str], name: str) -> bool | None:
+    value = query.get(name)
+    if value is None or value == "":
+        return None
+    if value in ("true", "1"):
+        return True
+    if value in ("false", "0"):
+        return False
+    raise errors.bad_request(f"{name}: expected true or false, got {value!r}")
+
+
+def _number(query: Mapping[str, str], name: str) -> int | None:
+    value = query.get(name)
+    if value is None or value == "":
+        return None
+    try:
+        number = int(value)
+    except ValueError:
+        number = -1
+    if number < 0:
+        raise errors.bad_request(
+            f"{name}: expected a non-negative integer, got {value!r}"
+        )
+    return number
+
+
+def parse_list_options(
+    query: Mapping[str, str], resource: ResourceType, name: str | None
+) -> ListOptions:
+    """Parse and check the LIST / WATCH parameters, raising a 400 Status."""
+    label_text = query.get("labelSelector", "")
+    field_text = query.get("fieldSelector", "")
+    if name is not None:
+        # NB: a watch on a single object (/watch/.../pods/NAME) is a watch on the
+        # collection narrowed to that name, which is how kube-apiserver serves it.
+        by_name = f"metadata.name={name}"
+        field_text = f"{field_text},{by_name}" if field_text else by_name
+    try:
+        labels = parse_label_selector(label_text) if label_text else None
+        fields = (
+            parse_field_selector(field_text, supported=resource.supported_fields)
+            if field_text
+            else None
+        )
+    except SelectorError as exc:
+        raise errors.bad_request(str(exc)) from exc
+
+    rv_text = query.get("resourceVersion", "")
+    rv = None
+    if rv_text:
+        try:
+            rv = int(rv_text)
+        except ValueError:
+            rv = -1
+        if rv < 0:
+            raise errors.bad_request(
+                f"invalid resource version {rv_text!r}: expected the resourceVersion "
+                'of an earlier response, such as "12345", or "0"'
+            )
+    match = query.get("resourceVersionMatch", "")
+    if match and match not in ("NotOlderThan", "Exact"):
+        raise errors.bad_request(
+            f"resourceVersionMatch: Unsupported value: {match!r}: supported values: "
+            '"Exact", "NotOlderThan"'
+        )
+    if match and not rv_text and match == "Exact":
+        raise errors.bad_request(
+            'resourceVersionMatch: Forbidden: resourceVersionMatch "Exact" is '
+            "forbidden unless resourceVersion is provided"
+        )
+
+    timeout = _number(query, "timeoutSeconds")
+    return ListOptions(
+        label_text=label_text,
+        field_text=field_text,
+        label_selector=labels,
+        field_selector=fields,
+        resource_version=rv,
+        resource_version_text=rv_text,
+        resource_version_match=match,
+        limit=_number(query, "limit"),
+        continue_token=query.get("continue", ""),
+        timeout_seconds=float(timeout) if timeout is not None else None,
+        allow_bookmarks=bool(_flag(query, "allowWatchBookmarks")),
+        send_initial_events=_flag(query, "sendInitialEvents"),
+    )
+
+
+async def read_json(
+    request: web.Request, what: str, *, allow_empty: bool = False
+) -> Any:
+    """Read and decode a JSON request body, raising 413 or 400 as kube does."""
+    length = request.content_length
+    if length is not None and length > MAX_BODY_BYTES:
+        raise _too_large(length)
+    body = await request.content.read(MAX_BODY_BYTES + 1)
+    if len(body) > MAX_BODY_BYTES:
+        raise _too_large(None)
+    if not body.strip():
+        if allow_empty:
+            return None
+        raise errors.bad_request(
+            f"the {what} has an empty body; expected a JSON object"
+        )
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise errors.bad_request(
+            f"the {what} is not valid JSON: {exc}; expected a JSON object"
+        ) from exc
+
+
+def _too_large(length: int | None) -> errors.ApiError:
+    got = f", got {length} bytes" if length is not None else ""
+    return errors.ApiError(
+        413,
+        "RequestEntityTooLarge",
+        f"the request body is too large: the limit is {MAX_BODY_BYTES} bytes{got}",
+    )
+
+
+def _require_object(body: Any, what: str) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise errors.bad_request(
+            f"the {what} must be a JSON object, got {type(body).__name__}"
+        )
+    metadata = body.get("metadata")
+    if metadata is not None and not isinstance(metadata, dict):
+        raise errors.bad_request(
+            f"the {what} has a metadata of type {type(metadata).__name__}; "
+            "expected a JSON object"
+        )
+    return body
+
+
+def _check_kind(resource: ResourceType, obj: Mapping[str, Any], path: str) -> None:
+    kind = obj.get("kind")
+    api_version = obj.get("apiVersion")
+    if kind and kind != resource.kind:
+        raise errors.bad_request(
+            f"the kind in the body ({kind}) does not match the kind served at "
+            f"{path} ({resource.kind})"
+        )
+    if api_version and api_version != resource.api_version:
+        raise errors.bad_request(
+            f"the API version in the body ({api_version}) does not match the "
+            f"expected API version ({resource.api_version})"
+        )
+
+
+def _reject_dry_run(query: Mapping[str, str]) -> None:
+    if query.get("dryRun"):
+        raise errors.bad_request(
+            f"dryRun={query['dryRun']!r} is not supported by the leakhunt API "
+            "server simulator; send the request without dryRun"
+        )
+
+
+class ResourceHandlers:
+    """ResourceHandlers answers the non-streaming verbs on resource URLs."""
+
+    def __init__(self, store: Store, paginator: Paginator) -> None:
+        self.store = store
+        self.paginator = paginator
+
+    async def handle(self, request: web.Request, target: Target) -> web.StreamResponse:
+        """Answer one request on a resource URL (anything but a watch)."""
+        handler: Callable[[web.Request, Target], Any] = getattr(self, f"_{target.verb}")
+        response: web.StreamResponse = await handler(request, target)
+        return response
+
+    def _namespace(self, target: Target) -> str:
+        return target.namespace or "" if target.resource.namespaced else ""
+
+    async def _get(self, request: web.Request, target: Target) -> web.StreamResponse:
+        assert target.name is not None
+        if target.resource.namespaced and target.namespace is None:
+            raise errors.path_not_found(request.path)
+        entry = self.store.get(target.resource, self._namespace(target), target.name)
+        if target.subresource is None and wants_table(
+            request.headers.get("Accept", "")
+        ):
+            include = request.query.get("includeObject", "PartialObjectMetadata")
+            meta = {"resourceVersion": str(entry.revision)}
+            return json_response(table(target.resource, [entry.load()], meta, include))
+        return json_response(entry.raw)
+
+    async def _list(self, request: web.Request, target: Target) -> web.StreamResponse:
+        resource = target.resource
+        options = parse_list_options(request.query, resource, None)
+        page_items = self._page(target, options)
+
+        metadata: dict[str, Any] = {"resourceVersion": str(page_items[0])}
+        if page_items[1]:
+            metadata["continue"] = page_items[1]
+        if page_items[2] is not None:
+            metadata["remainingItemCount"] = page_items[2]
+        items = page_items[3]
+
+        if wants_table(request.headers.get("Accept", "")):
+            include = request.query.get("includeObject", "PartialObjectMetadata")
+            objects = [entry.load() for _, _, entry in items]
+            return json_response(table(resource, objects, metadata, include))
+
+        body = b"".join(
+            (
+                b'{"kind":"',
+                resource.list_kind.encode(),
+                b'","apiVersion":"',
+                resource.api_version.encode(),
+                b'","metadata":',
+                orjson.dumps(metadata),
+                b',"items":[',
+                b",".join(entry.raw for _, _, entry in items),
+                b"]}",
+            )
+        )
+        return json_response(body)
+
+    def _page(
+        self, target: Target, options: ListOptions
+    ) -> tuple[int, str, int | None, list[Item]]:
+        if options.continue_token:
+            if options.resource_version_text not in ("", "0"):
+                raise errors.bad_request(
+                    "specifying resource version is not allowed when using continue"
+                )
+            page = self.paginator.next_page(options.continue_token, options.limit)
+            return page.revision, page.continue_token, page.remaining, page.items
+
+        current = self.store.revision
+        rv = options.resource_version
+        if options.resource_version_match == "Exact" and rv != current:
+            # NB: the store keeps only the present; an exact read of the past
+            # is answered as kube-apiserver answers one that etcd has compacted.
+            raise errors.gone(f"too old resource version: {rv} ({current})")
+        if rv is not None and rv > current:
+            raise errors.ApiError(
+                504,
+                "Timeout",
+                f"Too large resource version: {rv}, current: {current}",
+            )
+
+        items = self.store.list(
+            target.resource,
+            target.namespace,
+            options.label_selector,
+            options.field_selector,
+        )
+        page = self.paginator.first_page(current, items, options.limit)
+        return page.revision, page.continue_token, page.remaining, page.items
+
+    async def _create(self, request: web.Request, target: Target) -> web.StreamResponse:
+        _reject_dry_run(request.query)
+        resource = target.resource
+        obj = _require_object(await read_json(request, "create request"), "object")
+        _check_kind(resource, obj, request.path)
+
+        if resource.namespaced:
+            if target.namespace is None:
+                raise errors.method_not_allowed("POST", request.path)
+            body_namespace = (obj.get("metadata") or {}).get("namespace")
+            if body_namespace and body_namespace != target.namespace:
+                raise errors.bad_request(
+                    f"the namespace of the provided object ({body_namespace}) does "
+                    f"not match the namespace sent on the request ({target.namespace})"
+                )
+        entry = self.store.create(resource, target.namespace or "", obj)
+        return json_response(entry.raw, 201)
+
+    async def _update(self, request: web.Request, target: Target) -> web.StreamResponse:
+        assert target.name is not None
+        _reject_dry_run(request.query)
+        resource = target.resource
+        obj = _require_object(await read_json(request, "update request"), "object")
+        _check_kind(resource, obj, request.path)
+
+        body_name = (obj.get("metadata") or {}).get("name")
+        if body_name != target.name:
+            raise errors.bad_request(
+                f"the name of the object ({body_name}) does not match the name on "
+                f"the URL ({target.name})"
+            )
+        entry = self.store.update(
+            resource,
+            self._namespace(target),
+            target.name,
+            obj,
+            subresource=target.subresource,
+        )
+        return json_response(entry.raw)
+
+    async def _patch(self, request: web.Request, target: Target) -> web.StreamResponse:
+        assert target.name is not None
+        _reject_dry_run(request.query)
+        resource = target.resource
+        content_type = request.headers.get("Content-Type", "").split(";")[0].strip()
+        if content_type not in _PATCH_TYPES:
+            raise errors.unsupported_media_type(content_type, ", ".join(_PATCH_TYPES))
+        custom = self.store.registry.is_custom(resource)
+        if content_type == _PATCH_TYPES[2] and custom:
+            raise errors.unsupported_media_type(
+                content_type,
+                f"{_PATCH_TYPES[0]}, {_PATCH_TYPES[1]} (strategic merge patch is "
+                "not supported for custom resources)",
+            )
+
+        patch = await read_json(request, "patch")
+        namespace = self._namespace(target)
+        current = self.store.get(resource, namespace, target.name)
+        try:
+            if content_type == _PATCH_TYPES[0]:
+                patched = apply_merge_patch(current.load(), patch)
+            elif content_type == _PATCH_TYPES[1]:
+                patched = apply_json_patch(current.load(), patch)
+            else:
+                if not isinstance(patch, dict):
+                    raise PatchError(
+                        "a strategic merge patch must be a JSON object, got "
+                        f"{type(patch).__name__}"
+                    )
+                patched = apply_strategic_merge_patch(current.load(), patch)
+        except PatchError as exc:
+            code = getattr(exc, "code", 422)
+            reason = "BadRequest" if code == 400 else "Invalid"
+            raise errors.ApiError(code, reason, str(exc)) from exc
+        if not isinstance(patched, dict) or not isinstance(
+            patched.get("metadata"), dict
+        ):
+            raise errors.ApiError(
+                422, "Invalid", "the patched object must be a JSON object with metadata"
+            )
+        _check_kind(resource, patched, request.path)
+
+        entry = self.store.update(
+            resource, namespace, target.name, patched, subresource=target.subresource
+        )
+        return json_response(entry.raw)
+
+    async def _delete(self, request: web.Request, target: Target) -> web.StreamResponse:
+        assert target.name is not None
+        _reject_dry_run(request.query)
+        resource = target.resource
+        preconditions = await self._delete_options(request)
+        entry, gone = self.store.delete(
+            resource, self._namespace(target), target.name, preconditions
+        )
+        if gone and resource.key not in _RETURNS_DELETED_OBJECT:
+            meta = entry.load()["metadata"]
+            body = errors.success_status(
+                name=target.name,
+                group=resource.group,
+                kind=resource.plural,
+                uid=meta["uid"],
+            )
+            return json_response(orjson.dumps(body))
+        return json_response(entry.raw, 200 if gone else 202)
+
+    async def _deletecollection(
+        self, request: web.Request, target: Target
+    ) -> web.StreamResponse:
+        _reject_dry_run(request.query)
+        resource = target.resource
+        options = parse_list_options(request.query, resource, None)
+        await self._delete_options(request)
+
+        deleted = []
+        for ns, name, _ in self.store.list(
+            resource, target.namespace, options.label_selector, options.field_selector
+        ):
+            if self.store.find(resource, ns, name) is None:
+                continue
+            entry, _ = self.store.delete(resource, ns, name)
+            deleted.append(entry.raw)
+
+        body = b"".join(
+            (
+                b'{"kind":"',
+                resource.list_kind.encode(),
+                b'","apiVersion":"',
+                resource.api_version.encode(),
+                b'","metadata":{"resourceVersion":"',
+                str(self.store.revision).encode(),
+                b'"},"items":[',
+                b",".join(deleted),
+                b"]}",
+            )
+        )
+        return json_response(body)
+
+    async def _delete_options(self, request: web.Request) -> Preconditions | None:
+        if not request.can_read_body:
+            return None
+        options = await read_json(request, "delete options", allow_empty=True)
+        if options is None:
+            return None
+        if not isinstance(options, dict):
+            raise errors.bad_request(
+                "the delete options must be a JSON object, got "
+                f"{type(options).__name__}"
+            )
+        if options.get("dryRun"):
+            raise errors.bad_request(
+                "dryRun is not supported by the leakhunt API server simulator; "
+                "send the request without dryRun"
+            )
+        wanted = options.get("preconditions")
+        if not wanted:
+            return None
+        if not isinstance(wanted, dict):
+            raise errors.bad_request("preconditions must be a JSON object")
+        return Preconditions(
+            uid=wanted.get("uid"), resource_version=wanted.get("resourceVersion")
+        )

@@ -1,0 +1,702 @@
+"""The in-memory object store: one global revision, history and compaction.
+
+Objects are kept as the JSON bytes a client will receive (serialized once, at
+write time, with orjson), next to the few values selectors need, so that LIST
+is byte concatenation and a watch event costs one concatenation for every
+watcher. Every write bumps one global revision, like etcd, and becomes a
+:class:`~harness.apiserver.watchers.WatchEvent` in a history bounded in time
+and length; watching from a revision older than the history answers 410 Gone.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+import time
+import uuid
+from collections import deque
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from harness.apiserver import status as errors
+from harness.apiserver.resources import CRD, NAMESPACES, ResourceRegistry, ResourceType
+from harness.apiserver.selectors import FieldSelector, LabelSelector
+from harness.apiserver.watchers import (
+    ADDED,
+    DELETED,
+    MODIFIED,
+    WatchEvent,
+    WatchHub,
+    field_values,
+)
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_COMPACTION_WINDOW = 300.0
+"""Seconds of history kept for watches, like kube-apiserver's etcd compaction."""
+
+HISTORY_LIMIT = 100_000
+"""Events kept at most, whatever their age, so churn cannot grow the history."""
+
+INTERN_LIMIT = 4096
+"""Distinct label and field maps shared between objects before starting over."""
+
+_SUBDOMAIN = re.compile(
+    r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*"
+)
+_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+_EMPTY: Mapping[str, str] = {}
+_GENERATED_SUFFIX = "bcdfghjklmnpqrstvwxz2456789"
+
+
+def now_rfc3339() -> str:
+    """Return the current time as Kubernetes writes timestamps."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+@dataclass(slots=True)
+class Entry:
+    """Entry is one stored object: its bytes and what selectors need from it."""
+
+    raw: bytes
+    revision: int
+    labels: Mapping[str, str]
+    fields: Mapping[str, str]
+
+    def load(self) -> dict[str, Any]:
+        """Return a fresh, mutable copy of the object."""
+        loaded: dict[str, Any] = orjson.loads(self.raw)
+        return loaded
+
+
+@dataclass(frozen=True, slots=True)
+class Preconditions:
+    """Preconditions of a delete: the uid and resourceVersion it expects."""
+
+    uid: str | None = None
+    resource_version: str | None = None
+
+
+Bucket = dict[str, dict[str, Entry]]
+"""Objects of one resource, by namespace ("" when cluster-scoped) then name."""
+
+
+class Store:
+    """Store holds every object, the global revision and the event history."""
+
+    def __init__(
+        self,
+        *,
+        compaction_window: float = DEFAULT_COMPACTION_WINDOW,
+        history_limit: int = HISTORY_LIMIT,
+    ) -> None:
+        self.registry = ResourceRegistry()
+        self.watches = WatchHub()
+        self.compaction_window = compaction_window
+        self.revision = 1
+        self.compacted_revision = 1
+        self._history: deque[WatchEvent] = deque()
+        self._history_limit = history_limit
+        self._buckets: dict[tuple[str, str], Bucket] = {}
+        self._sorted: dict[tuple[str, str], list[tuple[str, str]]] = {}
+        self._terminating: set[str] = set()
+        self._interned: dict[tuple[tuple[str, str], ...], Mapping[str, str]] = {}
+
+    # Reading.
+
+    def get(self, resource: ResourceType, namespace: str, name: str) -> Entry:
+        """Return the object, or raise the 404 Status."""
+        entry = self._buckets.get(resource.key, {}).get(namespace, {}).get(name)
+        if entry is None:
+            raise errors.not_found(resource.plural, resource.group, name)
+        return entry
+
+    def find(self, resource: ResourceType, namespace: str, name: str) -> Entry | None:
+        """Return the object if it exists."""
+        return self._buckets.get(resource.key, {}).get(namespace, {}).get(name)
+
+    def list(
+        self,
+        resource: ResourceType,
+        namespace: str | None,
+        label_selector: LabelSelector | None = None,
+        field_selector: FieldSelector | None = None,
+    ) -> list[tuple[str, str, Entry]]:
+        """Return (namespace, name, entry) of the selected objects in key order."""
+        bucket = self._buckets.get(resource.key, {})
+        keys = self._sorted.get(resource.key)
+        if keys is None:
+            keys = sorted((ns, name) for ns, names in bucket.items() for name in names)
+            self._sorted[resource.key] = keys
+
+        selected = []
+        for ns, name in keys:
+            if namespace is not None and ns != namespace:
+                continue
+            entry = bucket[ns][name]
+            if label_selector is not None and not label_selector.matches(entry.labels):
+                continue
+            if field_selector is not None and not field_selector.matches_values(
+                field_values(name, ns, entry.fields)
+            ):
+                continue
+            selected.append((ns, name, entry))
+        return selected
+
+    def count(self, resource: ResourceType | None = None) -> int:
+        """Return how many objects are stored, of one resource or in all."""
+        buckets = (
+            [self._buckets.get(resource.key, {})]
+            if resource
+            else self._buckets.values()
+        )
+        return sum(len(names) for bucket in buckets for names in bucket.values())
+
+    def namespace_exists(self, namespace: str) -> bool:
+        """Tell whether the namespace exists (terminating or not)."""
+        return self.find(NAMESPACES, "", namespace) is not None
+
+    def events_since(
+        self, resource: ResourceType, revision: int
+    ) -> Iterator[WatchEvent]:
+        """Yield the resource's events after ``revision``, oldest first.
+
+        The caller must check :meth:`is_compacted` first.
+        """
+        newer = []
+        for event in reversed(self._history):
+            if event.revision <= revision:
+                break
+            if event.resource.key == resource.key:
+                newer.append(event)
+        yield from reversed(newer)
+
+    def is_compacted(self, revision: int) -> bool:
+        """Tell whether events after ``revision`` may be missing from the history."""
+        return revision < self.compacted_revision
+
+    # Writing.
+
+    def create(
+        self,
+        resource: ResourceType,
+        namespace: str,
+        obj: dict[str, Any],
+        *,
+        keep_status: bool = False,
+    ) -> Entry:
+        """Store a new object, filling in its server-set metadata."""
+        meta = obj.get("metadata")
+        if not isinstance(meta, dict):
+            meta = obj["metadata"] = {}
+        name = meta.get("name")
+        if not name and meta.get("generateName"):
+            name = meta["generateName"] + "".join(
+                secrets.choice(_GENERATED_SUFFIX) for _ in range(5)
+            )
+            meta["name"] = name
+        self._validate_name(resource, name)
+        assert isinstance(name, str)
+
+        if resource.namespaced:
+            self._check_namespace_open(namespace)
+        else:
+            namespace = ""
+        if self.find(resource, namespace, name) is not None:
+            raise errors.already_exists(resource.plural, resource.group, name)
+
+        self._validate_metadata(resource, meta)
+        if resource == CRD:
+            _validate_crd(obj)
+        obj["apiVersion"] = resource.api_version
+        obj["kind"] = resource.kind
+        for server_set in ("deletionTimestamp", "deletionGracePeriodSeconds"):
+            meta.pop(server_set, None)
+        if resource.namespaced:
+            meta["namespace"] = namespace
+        else:
+            meta.pop("namespace", None)
+        meta["uid"] = str(uuid.uuid4())
+        meta["creationTimestamp"] = now_rfc3339()
+        meta["generation"] = 1
+        self._default_on_create(resource, obj, keep_status=keep_status)
+
+        entry = self._commit(resource, namespace, name, obj, ADDED, previous=None)
+        if resource == CRD:
+            self.registry.register_crd(obj)
+        return entry
+
+    def update(
+        self,
+        resource: ResourceType,
+        namespace: str,
+        name: str,
+        obj: dict[str, Any],
+        *,
+        subresource: str | None = None,
+    ) -> Entry:
+        """Replace an object, or its status, checking its resourceVersion."""
+        namespace = namespace if resource.namespaced else ""
+        current = self.get(resource, namespace, name)
+        meta = obj.get("metadata")
+        if not isinstance(meta, dict):
+            meta = obj["metadata"] = {}
+        expected = meta.get("resourceVersion")
+        if expected and expected != str(current.revision):
+            raise errors.conflict(resource.plural, resource.group, name)
+        self._validate_metadata(resource, meta)
+        if resource == CRD and subresource is None:
+            _validate_crd(obj)
+
+        old = current.load()
+        new = _merged(resource, old, obj, subresource)
+        new_meta = new["metadata"]
+        old_meta = old["metadata"]
+
+        if new == old:
+            # NB: kube-apiserver does not bump the resourceVersion of a no-op
+            # write, and sends no watch event for it.
+            return current
+        if _spec_of(new) != _spec_of(old):
+            new_meta["generation"] = int(old_meta.get("generation", 1)) + 1
+
+        if "deletionTimestamp" in new_meta and not new_meta.get("finalizers"):
+            return self._remove(resource, namespace, name, new, current)
+        entry = self._commit(resource, namespace, name, new, MODIFIED, previous=current)
+        if resource == CRD:
+            self.registry.register_crd(new)
+        return entry
+
+    def delete(
+        self,
+        resource: ResourceType,
+        namespace: str,
+        name: str,
+        preconditions: Preconditions | None = None,
+    ) -> tuple[Entry, bool]:
+        """Delete an object; return its last state and whether it is gone.
+
+        An object with finalizers is only marked with a deletionTimestamp; it
+        goes once an update has removed the last finalizer.
+        """
+        namespace = namespace if resource.namespaced else ""
+        current = self.get(resource, namespace, name)
+        obj = current.load()
+        meta = obj["metadata"]
+        if preconditions is not None:
+            self._check_preconditions(resource, name, meta, preconditions)
+
+        if resource == NAMESPACES:
+            return self._delete_namespace(name, obj, current)
+        if meta.get("finalizers"):
+            if "deletionTimestamp" in meta:
+                return current, False
+            meta["deletionTimestamp"] = now_rfc3339()
+            meta["deletionGracePeriodSeconds"] = 0
+            marked = self._commit(
+                resource, namespace, name, obj, MODIFIED, previous=current
+            )
+            return marked, False
+        return self._remove(resource, namespace, name, obj, current), True
+
+    def compact(self) -> int:
+        """Forget the whole history now; return the revision compacted to."""
+        self.compacted_revision = self.revision
+        dropped = len(self._history)
+        self._history.clear()
+        logger.info(
+            "Compacted the history to revision %d, dropping %d events.",
+            self.revision,
+            dropped,
+        )
+        return self.revision
+
+    def trim_history(self, now: float | None = None) -> None:
+        """Drop the events older than the compaction window."""
+        horizon = (time.monotonic() if now is None else now) - self.compaction_window
+        history = self._history
+        while history and (
+            history[0].time < horizon or len(history) > self._history_limit
+        ):
+            self.compacted_revision = history.popleft().revision
+
+    # Internals.
+
+    def _commit(
+        self,
+        resource: ResourceType,
+        namespace: str,
+        name: str,
+        obj: dict[str, Any],
+        type_: str,
+        *,
+        previous: Entry | None,
+    ) -> Entry:
+        self.revision += 1
+        obj["metadata"]["resourceVersion"] = str(self.revision)
+        entry = Entry(
+            raw=orjson.dumps(obj),
+            revision=self.revision,
+            labels=self._intern(obj["metadata"].get("labels")),
+            fields=self._intern(_selectable_fields(resource, obj)),
+        )
+
+        bucket = self._buckets.setdefault(resource.key, {})
+        if type_ == DELETED:
+            names = bucket[namespace]
+            del names[name]
+            if not names:
+                del bucket[namespace]
+            self._sorted.pop(resource.key, None)
+        else:
+            names = bucket.setdefault(namespace, {})
+            if name not in names:
+                self._sorted.pop(resource.key, None)
+            names[name] = entry
+
+        event = WatchEvent(
+            revision=self.revision,
+            type=type_,
+            resource=resource,
+            namespace=namespace,
+            name=name,
+            raw=entry.raw,
+            labels=entry.labels,
+            fields=entry.fields,
+            prev_labels=previous.labels if previous and type_ == MODIFIED else None,
+            prev_fields=previous.fields if previous and type_ == MODIFIED else None,
+        )
+        self._history.append(event)
+        self.watches.dispatch(event)
+        self.trim_history(event.time)
+        return entry
+
+    def _remove(
+        self,
+        resource: ResourceType,
+        namespace: str,
+        name: str,
+        obj: dict[str, Any],
+        current: Entry,
+    ) -> Entry:
+        entry = self._commit(resource, namespace, name, obj, DELETED, previous=current)
+        if resource == CRD:
+            self._forget_crd(obj)
+        if namespace in self._terminating:
+            self._finish_namespace(namespace)
+        return entry
+
+    def _delete_namespace(
+        self, name: str, obj: dict[str, Any], current: Entry
+    ) -> tuple[Entry, bool]:
+        # First, mark the namespace Terminating, as the namespace controller
+        # does; then delete its contents; it goes once they are all gone.
+        if name not in self._terminating:
+            self._terminating.add(name)
+            obj["metadata"]["deletionTimestamp"] = now_rfc3339()
+            obj.setdefault("status", {})["phase"] = "Terminating"
+            current = self._commit(
+                NAMESPACES, "", name, obj, MODIFIED, previous=current
+            )
+
+        for resource in list(self.registry.served()):
+            if not resource.namespaced:
+                continue
+            for ns, object_name, _ in self.list(resource, name):
+                if self.find(resource, ns, object_name) is not None:
+                    self.delete(resource, ns, object_name)
+
+        self._finish_namespace(name)
+        gone = not self.namespace_exists(name)
+        return current, gone
+
+    def _finish_namespace(self, name: str) -> None:
+        if any(name in bucket for bucket in self._buckets.values()):
+            return
+        current = self.find(NAMESPACES, "", name)
+        self._terminating.discard(name)
+        if current is None:
+            return
+        obj = current.load()
+        if obj["metadata"].get("finalizers"):
+            return
+        self._commit(NAMESPACES, "", name, obj, DELETED, previous=current)
+        logger.info("The namespace %s is empty and now deleted.", name)
+
+    def _forget_crd(self, crd: Mapping[str, Any]) -> None:
+        removed = self.registry.unregister_crd(crd["metadata"]["name"])
+        for resource in removed:
+            self.watches.close_resource(resource)
+        if not removed:
+            return
+
+        resource = removed[0]
+        for ns, name, entry in self.list(resource, None):
+            self._commit(resource, ns, name, entry.load(), DELETED, previous=entry)
+
+    def _check_namespace_open(self, namespace: str) -> None:
+        if not self.namespace_exists(namespace):
+            raise errors.not_found("namespaces", "", namespace)
+        if namespace in self._terminating:
+            raise errors.ApiError(
+                403,
+                "Forbidden",
+                f"unable to create new content in namespace {namespace} because "
+                "it is being terminated",
+                name=namespace,
+                kind="namespaces",
+            )
+
+    def _check_preconditions(
+        self,
+        resource: ResourceType,
+        name: str,
+        meta: Mapping[str, Any],
+        preconditions: Preconditions,
+    ) -> None:
+        if preconditions.uid is not None and preconditions.uid != meta["uid"]:
+            raise errors.ApiError(
+                409,
+                "Conflict",
+                f'Operation cannot be fulfilled on {resource.plural} "{name}": '
+                f"Precondition failed: UID in precondition: {preconditions.uid}, "
+                f"UID in object meta: {meta['uid']}",
+                name=name,
+                group=resource.group,
+                kind=resource.plural,
+            )
+        wanted = preconditions.resource_version
+        if wanted is not None and wanted != meta["resourceVersion"]:
+            raise errors.conflict(resource.plural, resource.group, name)
+
+    def _validate_name(self, resource: ResourceType, name: object) -> None:
+        if not name:
+            raise errors.invalid(
+                resource.kind,
+                resource.group,
+                "",
+                "metadata.name",
+                "Required value: name or generateName is required",
+            )
+        pattern, limit = (_LABEL, 63) if resource == NAMESPACES else (_SUBDOMAIN, 253)
+        if (
+            not isinstance(name, str)
+            or len(name) > limit
+            or not pattern.fullmatch(name)
+        ):
+            raise errors.invalid(
+                resource.kind,
+                resource.group,
+                str(name),
+                "metadata.name",
+                f"Invalid value: {name!r}: a lowercase RFC 1123 "
+                f"{'label' if limit == 63 else 'subdomain'} of at most {limit} "
+                "characters must consist of lower case alphanumeric characters, "
+                "'-' or '.', and must start and end with an alphanumeric character",
+            )
+
+    def _validate_metadata(
+        self, resource: ResourceType, meta: Mapping[str, Any]
+    ) -> None:
+        name = str(meta.get("name", ""))
+        for map_field in ("labels", "annotations"):
+            value = meta.get(map_field)
+            if value is None:
+                continue
+            if not isinstance(value, dict) or not all(
+                isinstance(v, str) for v in value.values()
+            ):
+                raise errors.invalid(
+                    resource.kind,
+                    resource.group,
+                    name,
+                    f"metadata.{map_field}",
+                    f"Invalid value: {orjson.dumps(value).decode()[:200]}: "
+                    "expected a map of string keys to string values",
+                )
+        finalizers = meta.get("finalizers")
+        if finalizers is not None and (
+            not isinstance(finalizers, list)
+            or not all(isinstance(f, str) for f in finalizers)
+        ):
+            raise errors.invalid(
+                resource.kind,
+                resource.group,
+                name,
+                "metadata.finalizers",
+                "Invalid value: expected a list of strings",
+            )
+
+    def _default_on_create(
+        self, resource: ResourceType, obj: dict[str, Any], *, keep_status: bool
+    ) -> None:
+        if resource == NAMESPACES:
+            obj.setdefault("spec", {})["finalizers"] = ["kubernetes"]
+            obj["status"] = {"phase": "Active"}
+        elif resource == CRD:
+            obj["status"] = _crd_status(obj)
+        elif resource.has_status and not keep_status:
+            # NB: a create ignores the status of a resource that has a status
+            # subresource; pods start Pending until a kubelet says otherwise.
+            obj.pop("status", None)
+            if resource.kind == "Pod" and not resource.group:
+                obj["status"] = {"phase": "Pending", "qosClass": "BestEffort"}
+
+    def _intern(self, mapping: Mapping[str, str] | None) -> Mapping[str, str]:
+        if not mapping:
+            return _EMPTY
+        key = tuple(sorted(mapping.items()))
+        shared = self._interned.get(key)
+        if shared is None:
+            if len(self._interned) >= INTERN_LIMIT:
+                self._interned.clear()
+            shared = self._interned[key] = dict(mapping)
+        return shared
+
+
+_IMMUTABLE_METADATA = (
+    "name",
+    "namespace",
+    "uid",
+    "creationTimestamp",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "generation",
+    "resourceVersion",
+)
+"""Metadata only the server sets; an update keeps the stored values."""
+
+
+def _merged(
+    resource: ResourceType,
+    old: dict[str, Any],
+    obj: dict[str, Any],
+    subresource: str | None,
+) -> dict[str, Any]:
+    """Return the object an update of ``old`` with ``obj`` stores."""
+    if subresource == "status":
+        # NB: an update of the status subresource changes the status only.
+        new = dict(old)
+        new["status"] = obj.get("status")
+        if new["status"] is None:
+            new.pop("status")
+    else:
+        # NB: and an update of the object leaves the status alone when the
+        # resource has a status subresource.
+        new = obj
+        if resource.has_status:
+            if "status" in old:
+                new["status"] = old["status"]
+            else:
+                new.pop("status", None)
+
+    new["apiVersion"] = old["apiVersion"]
+    new["kind"] = old["kind"]
+    new_meta = new["metadata"] = dict(new.get("metadata") or {})
+    old_meta = old["metadata"]
+    for immutable in _IMMUTABLE_METADATA:
+        if immutable in old_meta:
+            new_meta[immutable] = old_meta[immutable]
+        else:
+            new_meta.pop(immutable, None)
+    return new
+
+
+def _spec_of(obj: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in obj.items() if k not in ("metadata", "status")}
+
+
+def _selectable_fields(
+    resource: ResourceType, obj: Mapping[str, Any]
+) -> dict[str, str]:
+    fields = {}
+    for path in resource.fields:
+        node: Any = obj
+        for part in path.split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, bool):
+            fields[path] = "true" if node else "false"
+        elif node is not None:
+            fields[path] = str(node)
+        else:
+            fields[path] = ""
+    return fields
+
+
+def _crd_status(crd: Mapping[str, Any]) -> dict[str, Any]:
+    names = crd.get("spec", {}).get("names", {})
+    accepted = dict(names)
+    accepted.setdefault("singular", str(names.get("kind", "")).lower())
+    accepted.setdefault("listKind", f"{names.get('kind', '')}List")
+    stamp = now_rfc3339()
+    return {
+        "acceptedNames": accepted,
+        "conditions": [
+            {
+                "type": condition,
+                "status": "True",
+                "lastTransitionTime": stamp,
+                "reason": reason,
+                "message": message,
+            }
+            for condition, reason, message in (
+                ("NamesAccepted", "NoConflicts", "no conflicts found"),
+                (
+                    "Established",
+                    "InitialNamesAccepted",
+                    "the initial names have been accepted",
+                ),
+            )
+        ],
+        "storedVersions": [
+            v["name"]
+            for v in crd.get("spec", {}).get("versions", [])
+            if v.get("storage")
+        ],
+    }
+
+
+def _validate_crd(crd: Mapping[str, Any]) -> None:
+    name = str(crd.get("metadata", {}).get("name", ""))
+    spec = crd.get("spec")
+
+    def fail(field: str, detail: str) -> errors.ApiError:
+        return errors.invalid(
+            "CustomResourceDefinition", "apiextensions.k8s.io", name, field, detail
+        )
+
+    if not isinstance(spec, dict):
+        raise fail("spec", "Required value")
+    names = spec.get("names")
+    if not isinstance(spec.get("group"), str) or not spec["group"]:
+        raise fail("spec.group", "Required value")
+    if not isinstance(names, dict):
+        raise fail("spec.names", "Required value")
+    for key in ("plural", "kind"):
+        if not isinstance(names.get(key), str) or not names[key]:
+            raise fail(f"spec.names.{key}", "Required value")
+    if name != f"{names['plural']}.{spec['group']}":
+        raise fail(
+            "metadata.name",
+            f'Invalid value: {name!r}: must be spec.names.plural+"."+spec.group '
+            f"({names['plural']}.{spec['group']})",
+        )
+    versions = spec.get("versions")
+    if not isinstance(versions, list) or not versions:
+        raise fail(
+            "spec.versions",
+            "Invalid value: must have exactly one version marked as storage version",
+        )
+    for index, version in enumerate(versions):
+        if not isinstance(version, dict) or not isinstance(version.get("name"), str):
+            raise fail(f"spec.versions[{index}].name", "Required value")
+    if spec.get("scope", "Namespaced") not in ("Namespaced", "Cluster"):
+        raise fail(
+            "spec.scope",
+            f"Unsupported value: {spec.get('scope')!r}: supported values: "
+            '"Cluster", "Namespaced"',
+        )

@@ -1,0 +1,240 @@
+"""Watches through the real ``kubernetes`` client: resume, bookmarks, 410, timeouts."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import kubernetes.client
+import pytest
+from kubernetes.client import CoreV1Api, V1ConfigMap, V1ObjectMeta
+
+from harness.apiserver.process import SimulatorProcess
+
+WatchEvents = Callable[..., list[dict[str, Any]]]
+
+
+def _config_map(name: str, labels: dict[str, str] | None = None) -> V1ConfigMap:
+    return V1ConfigMap(metadata=V1ObjectMeta(name=name, labels=labels))
+
+
+def _rv(obj: Any) -> str:
+    revision: str = obj.metadata.resource_version
+    return revision
+
+
+def _seen(events: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    return [(e["type"], e["raw_object"]["metadata"]["name"]) for e in events]
+
+
+def test_watch_from_a_list_sees_only_the_writes_after_it(
+    core: CoreV1Api, namespace: str, watch_events: WatchEvents
+) -> None:
+    core.create_namespaced_config_map(namespace, _config_map("before"))
+    listed = core.list_namespaced_config_map(namespace)
+
+    core.create_namespaced_config_map(namespace, _config_map("after"))
+    core.patch_namespaced_config_map("before", namespace, {"data": {"k": "v"}})
+    core.delete_namespaced_config_map("after", namespace)
+
+    events = watch_events(
+        core.list_namespaced_config_map, namespace, resource_version=_rv(listed)
+    )
+    assert _seen(events) == [
+        ("ADDED", "after"),
+        ("MODIFIED", "before"),
+        ("DELETED", "after"),
+    ]
+
+
+def test_watch_without_a_resource_version_starts_with_the_current_state(
+    core: CoreV1Api, namespace: str, watch_events: WatchEvents
+) -> None:
+    for name in ("a", "b", "c"):
+        core.create_namespaced_config_map(namespace, _config_map(name))
+
+    events = watch_events(core.list_namespaced_config_map, namespace)
+
+    assert _seen(events) == [("ADDED", "a"), ("ADDED", "b"), ("ADDED", "c")]
+
+
+def test_watch_resumed_after_a_dropped_connection_loses_no_event(
+    core: CoreV1Api, namespace: str, watch_events: WatchEvents
+) -> None:
+    first = core.create_namespaced_config_map(namespace, _config_map("first"))
+
+    # The connection drops here; meanwhile the world moves on.
+    for index in range(5):
+        core.create_namespaced_config_map(namespace, _config_map(f"missed-{index}"))
+
+    events = watch_events(
+        core.list_namespaced_config_map, namespace, resource_version=_rv(first)
+    )
+    assert _seen(events) == [("ADDED", f"missed-{index}") for index in range(5)]
+    revisions = [int(e["raw_object"]["metadata"]["resourceVersion"]) for e in events]
+    assert revisions == sorted(revisions)
+    assert revisions[0] > int(_rv(first))
+
+
+def test_watch_with_a_label_selector_sees_objects_leave_and_join_it(
+    core: CoreV1Api, namespace: str, watch_events: WatchEvents
+) -> None:
+    created = core.create_namespaced_config_map(
+        namespace, _config_map("moving", {"tier": "a"})
+    )
+
+    for tier in ("b", "a"):
+        core.patch_namespaced_config_map(
+            "moving", namespace, {"metadata": {"labels": {"tier": tier}}}
+        )
+
+    events = watch_events(
+        core.list_namespaced_config_map,
+        namespace,
+        resource_version=_rv(created),
+        label_selector="tier=a",
+    )
+    assert _seen(events) == [("DELETED", "moving"), ("ADDED", "moving")]
+
+
+def test_watch_with_a_field_selector_sees_only_the_named_object(
+    core: CoreV1Api, namespace: str, watch_events: WatchEvents
+) -> None:
+    core.create_namespaced_config_map(namespace, _config_map("wanted"))
+    core.create_namespaced_config_map(namespace, _config_map("unwanted"))
+
+    events = watch_events(
+        core.list_namespaced_config_map,
+        namespace,
+        field_selector="metadata.name=wanted",
+    )
+
+    assert _seen(events) == [("ADDED", "wanted")]
+
+
+def test_watch_that_sends_initial_events_ends_them_with_a_bookmark(
+    core: CoreV1Api, namespace: str, watch_events: WatchEvents
+) -> None:
+    core.create_namespaced_config_map(namespace, _config_map("present"))
+
+    events = watch_events(
+        core.list_namespaced_config_map,
+        namespace,
+        send_initial_events=True,
+        resource_version_match="NotOlderThan",
+        allow_watch_bookmarks=True,
+    )
+
+    assert [e["type"] for e in events[:2]] == ["ADDED", "BOOKMARK"]
+    annotations = events[1]["raw_object"]["metadata"]["annotations"]
+    assert annotations == {"k8s.io/initial-events-end": "true"}
+
+
+@pytest.fixture
+def private_simulator() -> Iterator[SimulatorProcess]:
+    """A simulator of its own, for tests that compact or expire server-wide."""
+    with SimulatorProcess(extra_args=("--bookmark-interval", "0.2")) as process:
+        yield process
+
+
+def test_watch_from_a_compacted_revision_gets_410_gone(
+    private_simulator: SimulatorProcess, watch_events: WatchEvents
+) -> None:
+    with kubernetes.client.ApiClient(private_simulator.configuration()) as api:
+        core = CoreV1Api(api)
+        old = core.create_namespaced_config_map("leakhunt-0", _config_map("old"))
+        core.create_namespaced_config_map("leakhunt-0", _config_map("new"))
+        private_simulator.compact()
+
+        with pytest.raises(kubernetes.client.ApiException) as caught:
+            watch_events(
+                core.list_namespaced_config_map,
+                "leakhunt-0",
+                resource_version=_rv(old),
+            )
+
+    assert caught.value.status == 410
+
+
+def test_bookmarks_carry_the_current_resource_version_to_idle_watches(
+    private_simulator: SimulatorProcess, watch_events: WatchEvents
+) -> None:
+    with kubernetes.client.ApiClient(private_simulator.configuration()) as api:
+        core = CoreV1Api(api)
+        listed = core.list_namespaced_config_map("leakhunt-0")
+        core.create_namespace(
+            kubernetes.client.V1Namespace(metadata=V1ObjectMeta(name="elsewhere"))
+        )
+
+        events = watch_events(
+            core.list_namespaced_config_map,
+            "leakhunt-0",
+            resource_version=_rv(listed),
+            allow_watch_bookmarks=True,
+        )
+
+    bookmarks = [e for e in events if e["type"] == "BOOKMARK"]
+    assert bookmarks
+    assert [e for e in events if e["type"] != "BOOKMARK"] == []
+    newest = int(bookmarks[-1]["raw_object"]["metadata"]["resourceVersion"])
+    assert newest > int(_rv(listed))
+
+
+def _wait_for(condition: Any, seconds: float = 10) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def test_expired_watches_end_with_410_and_leave_the_registry(
+    private_simulator: SimulatorProcess, watch_events: WatchEvents
+) -> None:
+    statuses: list[int] = []
+
+    def watch_until_told_otherwise() -> None:
+        with kubernetes.client.ApiClient(private_simulator.configuration()) as api:
+            core = CoreV1Api(api)
+            listed = core.list_namespaced_config_map("leakhunt-0")
+            try:
+                watch_events(
+                    core.list_namespaced_config_map,
+                    "leakhunt-0",
+                    resource_version=_rv(listed),
+                    timeout_seconds=30,
+                )
+            except kubernetes.client.ApiException as exc:
+                statuses.append(exc.status)
+
+    thread = threading.Thread(target=watch_until_told_otherwise)
+    thread.start()
+    _wait_for(private_simulator.open_watches)
+    assert len(private_simulator.open_watches()) == 1
+
+    assert private_simulator.control("POST", "/watches/expire") == {"expired": 1}
+    thread.join(10)
+
+    assert statuses == [410]
+    assert private_simulator.open_watches() == []
+
+
+def test_a_watch_the_client_closes_leaves_the_registry(
+    simulator: SimulatorProcess, core: CoreV1Api, namespace: str
+) -> None:
+    def ours() -> list[dict[str, Any]]:
+        return [w for w in simulator.open_watches() if w["namespace"] == namespace]
+
+    response: Any = core.list_namespaced_config_map(
+        namespace, watch=True, timeout_seconds=60, _preload_content=False
+    )
+    _wait_for(ours)
+    assert [(w["resource"], w["path"].split("?")[0]) for w in ours()] == [
+        ("configmaps", f"/api/v1/namespaces/{namespace}/configmaps")
+    ]
+    assert ours()[0]["userAgent"].startswith("OpenAPI-Generator")
+
+    response.close()
+    response.release_conn()
+    _wait_for(lambda: not ours())
+    assert ours() == []
