@@ -2,7 +2,9 @@
 
 The bug. The controller is :mod:`harness.controllers.correct`, except that it
 "shares" its ApiClient through a module-level cache keyed by the
-configuration object, and so never closes it on stop. The harness, like any
+configuration object, and so never closes it on stop. (It also reads each pod
+back from the server before reconciling it, a common and harmless habit that
+gives its pool a second connection beside the watch's.) The harness, like any
 caller that builds a fresh configuration (reloading a kubeconfig, rotating a
 token), hands it a new configuration object every cycle, so the cache misses
 every time: each start adds one more client, and nothing ever closes one.
@@ -23,12 +25,15 @@ from __future__ import annotations
 
 import logging
 
-from kubernetes.client import ApiClient
+from kubernetes.client import ApiClient, ApiException
 
 from harness.controllers.context import ControllerContext
-from harness.controllers.correct import CorrectController
+from harness.controllers.correct import CorrectController, Running
 
 logger = logging.getLogger(__name__)
+
+READ_TIMEOUT_SECONDS = 5.0
+"""Client-side timeout of the read before each reconcile."""
 
 _CLIENTS: dict[int, ApiClient] = {}
 """The bug: clients cached by the identity of a configuration that is new each cycle."""
@@ -49,6 +54,18 @@ class ApiClientPerCycleController(CorrectController):
 
     def close_client(self, api_client: ApiClient) -> None:
         """Leave the client open: it is "shared" through the cache."""
+
+    def reconcile(self, running: Running, key: str) -> None:
+        """Read the pod back from the server, then reconcile it as usual."""
+        namespace, _, name = key.partition("/")
+        try:
+            running.api.read_namespaced_pod(
+                name, namespace, _request_timeout=READ_TIMEOUT_SECONDS
+            )
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+        super().reconcile(running, key)
 
 
 def cached_clients() -> int:

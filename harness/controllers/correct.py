@@ -148,8 +148,7 @@ class CorrectController:
 
     def close_client(self, api_client: ApiClient) -> None:
         """Close ``api_client`` and the connections in its pool."""
-        # The generated ApiClient.close() has no annotations.
-        api_client.close()  # type: ignore[no-untyped-call]
+        api_client.close()
 
     def make_informer(self, api: CoreV1Api) -> PodInformer:
         """The informer over the context's namespace and label selector."""

@@ -63,16 +63,13 @@ class InformerRegistryController:
         api = CoreV1Api(self._api_client)
         queue = self._queue = WorkQueue()
 
-        # The official informer has no annotations, hence the untyped calls.
-        informer = SharedInformer(  # type: ignore[no-untyped-call]
+        informer = SharedInformer(
             list_func=api.list_namespaced_pod,
             namespace=self.ctx.namespace,
             label_selector=self.ctx.label_selector,
         )
         for kind in (ADDED, MODIFIED, DELETED):
-            informer.add_event_handler(  # type: ignore[no-untyped-call]
-                kind, lambda pod: queue.add(pod_key(pod))
-            )
+            informer.add_event_handler(kind, lambda pod: queue.add(pod_key(pod)))
         self._informer = informer
         _INFORMERS.append(informer)
 
@@ -82,7 +79,7 @@ class InformerRegistryController:
             name="leakhunt-registry-worker",
             daemon=True,
         )
-        informer.start()  # type: ignore[no-untyped-call]
+        informer.start()
         self._worker.start()
         logger.info("Informer number %d registered and started.", len(_INFORMERS))
 
@@ -106,11 +103,11 @@ class InformerRegistryController:
         if self._queue is not None:
             self._queue.shut_down()
         if self._informer is not None:
-            self._informer.stop()  # type: ignore[no-untyped-call]
+            self._informer.stop()
         if self._worker is not None:
             self._worker.join(JOIN_TIMEOUT_SECONDS)
         if self._api_client is not None:
-            self._api_client.close()  # type: ignore[no-untyped-call]  # untyped too
+            self._api_client.close()
         self._api_client = self._informer = self._queue = self._worker = None
 
     def _work(self, informer: Any, queue: WorkQueue) -> None:

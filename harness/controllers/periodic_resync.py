@@ -76,8 +76,7 @@ class PeriodicResyncController:
         if self._thread is not None:
             self._thread.join(JOIN_TIMEOUT_SECONDS)
         if self._api_client is not None:
-            # The generated ApiClient.close() has no annotations.
-            self._api_client.close()  # type: ignore[no-untyped-call]
+            self._api_client.close()
         self._api_client = self._thread = None
 
     def _poll(self, api: CoreV1Api) -> None:

@@ -68,8 +68,7 @@ class UnclosedWatchController:
         """Raise the flag and close the client; the watch is left to notice."""
         self._stopped = True
         if self._api_client is not None:
-            # The generated ApiClient.close() has no annotations.
-            self._api_client.close()  # type: ignore[no-untyped-call]
+            self._api_client.close()
         self._api_client = None
 
     def _run(self, api: CoreV1Api) -> None:
@@ -81,9 +80,8 @@ class UnclosedWatchController:
         cache: dict[str, V1Pod] = {pod_key(pod): pod for pod in pods.items}
         self._synced.set()
 
-        # The official Watch has no annotations, hence the untyped calls.
-        watch = Watch()  # type: ignore[no-untyped-call]
-        events = watch.stream(  # type: ignore[no-untyped-call]
+        watch = Watch()
+        events = watch.stream(
             api.list_namespaced_pod,
             self.ctx.namespace,
             resource_version=pods.metadata.resource_version if pods.metadata else None,
