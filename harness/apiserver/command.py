@@ -8,6 +8,7 @@ import asyncio
 import logging
 import re
 import signal
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from harness.apiserver.streaming import (
     DEFAULT_WATCH_TIMEOUT,
     WatchSettings,
 )
+from harness.apiserver.tls import make_certificate
 from harness.errors import ConfigurationError
 from harness.workload import seed
 
@@ -107,6 +109,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--token", default=None, help="bearer token to require (default: random)"
     )
+    parser.add_argument(
+        "--tls",
+        action="store_true",
+        help="serve HTTPS with a self-signed certificate (kubectl sends the token "
+        "only over TLS; the Python clients also work over plain HTTP)",
+    )
 
 
 def build_simulator(args: argparse.Namespace) -> Simulator:
@@ -138,20 +146,33 @@ async def serve(args: argparse.Namespace, on_ready: Callable[[str], None]) -> No
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stopping.set)
 
-    try:
-        url = await simulator.start(args.host, args.port)
-    except OSError as exc:
-        raise ConfigurationError(
-            f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}; "
-            "pick another --host or --port (0 picks a free port)"
-        ) from exc
-    try:
-        write_kubeconfig(args.kubeconfig, url, simulator.token)
-        on_ready(url)
-        await stopping.wait()
-        logger.info("Stopping the API server simulator at %s.", url)
-    finally:
-        await simulator.stop()
+    with tempfile.TemporaryDirectory(prefix="leakhunt-apiserver-") as workdir:
+        certificate = make_certificate(Path(workdir), args.host) if args.tls else None
+        try:
+            url = await simulator.start(
+                args.host,
+                args.port,
+                certificate.server_context() if certificate else None,
+            )
+        except OSError as exc:
+            raise ConfigurationError(
+                f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}; "
+                "pick another --host or --port (0 picks a free port)"
+            ) from exc
+        try:
+            write_kubeconfig(
+                args.kubeconfig,
+                url,
+                simulator.token,
+                certificate_authority=certificate.cert.read_bytes()
+                if certificate
+                else None,
+            )
+            on_ready(url)
+            await stopping.wait()
+            logger.info("Stopping the API server simulator at %s.", url)
+        finally:
+            await simulator.stop()
 
 
 def run(args: argparse.Namespace, on_ready: Callable[[str], None]) -> int:

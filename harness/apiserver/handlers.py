@@ -175,6 +175,15 @@ async def read_json(
     request: web.Request, what: str, *, allow_empty: bool = False
 ) -> Any:
     """Read and decode a JSON request body, raising 413 or 400 as kube does."""
+    content_type = request.headers.get("Content-Type", "")
+    if content_type.startswith(
+        ("application/vnd.kubernetes.protobuf", "application/cbor")
+    ):
+        # NB: typed clients (kubectl create configmap, client-go) may send
+        # protobuf; the simulator speaks JSON only and says so.
+        raise errors.unsupported_media_type(
+            content_type, "application/json, application/yaml"
+        )
     length = request.content_length
     if length is not None and length > MAX_BODY_BYTES:
         raise _too_large(length)

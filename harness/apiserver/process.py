@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import logging
 import shutil
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -48,12 +50,17 @@ class SimulatorProcess:
         kubeconfig: Path | None = None,
         compaction_window: float | None = None,
         extra_args: Sequence[str] = (),
+        *,
+        tls: bool = False,
     ) -> None:
         self.objects = objects
         self.namespaces = namespace_names(namespaces)
         self._requested_kubeconfig = kubeconfig
         self.compaction_window = compaction_window
         self.extra_args = tuple(extra_args)
+        self.tls = tls
+        self.ca_file: Path | None = None
+        """The server's certificate (its own authority) when serving TLS."""
         self.url = ""
         self.token = ""
         self.kubeconfig = Path()
@@ -90,6 +97,8 @@ class SimulatorProcess:
         ]
         if self.compaction_window is not None:
             command += ["--compaction-window", str(self.compaction_window)]
+        if self.tls:
+            command.append("--tls")
         command += self.extra_args
 
         self._stderr = (self._workdir / "stderr").open("w+b")
@@ -121,8 +130,15 @@ class SimulatorProcess:
             time.sleep(0.02)
 
         document = orjson.loads(self.kubeconfig.read_bytes())
-        self.url = document["clusters"][0]["cluster"]["server"]
+        cluster = document["clusters"][0]["cluster"]
+        self.url = cluster["server"]
         self.token = document["users"][0]["user"]["token"]
+        if "certificate-authority-data" in cluster:
+            assert self._workdir is not None
+            self.ca_file = self._workdir / "ca.crt"
+            self.ca_file.write_bytes(
+                base64.b64decode(cluster["certificate-authority-data"])
+            )
 
     def _stderr_tail(self) -> str:
         if self._stderr is None:
@@ -153,6 +169,7 @@ class SimulatorProcess:
         if self._workdir is not None:
             shutil.rmtree(self._workdir, ignore_errors=True)
             self._workdir = None
+            self.ca_file = None
 
     def __enter__(self) -> SimulatorProcess:
         return self.start()
@@ -171,8 +188,15 @@ class SimulatorProcess:
             host=self.url,
             api_key={"authorization": self.token},
             api_key_prefix={"authorization": "Bearer"},
+            ssl_ca_cert=str(self.ca_file) if self.ca_file else None,
         )
         return configuration
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """Return a client SSL context that trusts the server, None over HTTP."""
+        if self.ca_file is None:
+            return None
+        return ssl.create_default_context(cafile=str(self.ca_file))
 
     def control(self, method: str, path: str, body: object = None) -> Any:
         """Call a control endpoint under ``/leakhunt/v1`` and return its JSON."""
@@ -187,9 +211,10 @@ class SimulatorProcess:
             },
         )
         try:
-            with contextlib.closing(
-                urllib.request.urlopen(request, timeout=30)
-            ) as reply:
+            reply = urllib.request.urlopen(
+                request, timeout=30, context=self.ssl_context()
+            )
+            with contextlib.closing(reply):
                 return orjson.loads(reply.read())
         except urllib.error.HTTPError as exc:
             raise ServerError(

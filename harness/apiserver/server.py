@@ -13,13 +13,14 @@ import contextlib
 import hmac
 import logging
 import secrets
+import ssl
 import time
 from collections.abc import Awaitable, Callable
 
 import orjson
 from aiohttp import web
 
-from harness.apiserver import control, discovery
+from harness.apiserver import control, discovery, openapi
 from harness.apiserver import status as errors
 from harness.apiserver.audit import Audit, AuditRecord, new_record
 from harness.apiserver.faults import Faults
@@ -73,8 +74,16 @@ class Simulator:
         app.router.add_route("*", "/{tail:.*}", self._dispatch)
         return app
 
-    async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
-        """Start serving on host:port (0 picks a free port); return the URL."""
+    async def start(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> str:
+        """Start serving on host:port (0 picks a free port); return the URL.
+
+        With an SSL context it serves HTTPS, which kubectl needs to send a token.
+        """
         # NB: handler_cancellation makes a client that hangs up cancel its
         # watch at once, instead of at the next event written to a dead socket;
         # otherwise the open-watch registry would report watches nobody holds.
@@ -82,7 +91,7 @@ class Simulator:
             self.build_app(), handler_cancellation=True, access_log=None
         )
         await self._runner.setup()
-        site = web.TCPSite(self._runner, host, port)
+        site = web.TCPSite(self._runner, host, port, ssl_context=ssl_context)
         await site.start()
 
         server = site._server
@@ -90,7 +99,8 @@ class Simulator:
         sockets = getattr(server, "sockets", [])
         bound_host, bound_port = sockets[0].getsockname()[:2]
         shown_host = f"[{bound_host}]" if ":" in bound_host else bound_host
-        self.url = f"http://{shown_host}:{bound_port}"
+        scheme = "https" if ssl_context is not None else "http"
+        self.url = f"{scheme}://{shown_host}:{bound_port}"
         self._housekeeping = asyncio.create_task(self._keep_house())
         logger.info("The API server simulator is listening on %s.", self.url)
         return self.url
@@ -243,6 +253,11 @@ class Simulator:
             document = discovery.group(registry, parts[1])
         elif len(parts) == 3 and parts[0] == "apis":
             document = discovery.resource_list(registry, parts[1], parts[2])
+        elif path == "/openapi/v3":
+            document = openapi.root_document(registry)
+        elif path.startswith("/openapi/v3/") and len(parts) in (4, 5):
+            group, version = (parts[3], parts[4]) if len(parts) == 5 else ("", parts[3])
+            document = openapi.group_version_document(registry, group, version)
         elif path in _UNAUTHENTICATED_PATHS:
             return web.Response(text="ok", content_type="text/plain")
         elif path == "/metrics":
