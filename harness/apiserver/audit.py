@@ -7,6 +7,7 @@ serves millions of requests holds the same memory as one that served a few.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 from collections import deque
@@ -61,6 +62,8 @@ class AuditRecord:
     bytes_sent: int
     duration: float
     user_agent: str
+    seq: int = 0
+    """The record's place in the audit: 1 for the first request, then +1 each."""
 
     def describe(self) -> dict[str, Any]:
         """Return the record as the control endpoint lists it."""
@@ -78,9 +81,13 @@ class Audit:
         self._requests: dict[_RequestKey, int] = {}
         self._user_agents: dict[str, int] = {}
         self._bytes_sent = 0
+        self.last_seq = 0
+        """The sequence number of the latest request recorded."""
 
     def record(self, record: AuditRecord) -> None:
         """Count one finished request and remember it."""
+        self.last_seq += 1
+        record.seq = self.last_seq
         self.records.append(record)
         key = (
             METRIC_VERBS.get(record.verb, record.method),
@@ -102,10 +109,25 @@ class Audit:
             agent = "other"
         self._user_agents[agent] = self._user_agents.get(agent, 0) + 1
 
-    def recent(self, limit: int | None = None) -> list[AuditRecord]:
-        """Return the remembered requests, oldest first, at most ``limit``."""
-        records = list(self.records)
-        return records[-limit:] if limit else records
+    def recent(
+        self, limit: int | None = None, since: int | None = None
+    ) -> list[AuditRecord]:
+        """Return the remembered requests, oldest first, at most ``limit``.
+
+        With ``since``, only the requests after that sequence number, and the
+        oldest ``limit`` of them, so a poller can page forward without loss;
+        without it, the newest ``limit``.
+        """
+        if since is None:
+            records = list(self.records)
+            return records[-limit:] if limit else records
+
+        # NB: sequence numbers have no gaps, so the records after ``since``
+        # are the last ``last_seq - since`` ones: no need to scan the buffer.
+        newer = min(max(self.last_seq - since, 0), len(self.records))
+        records = list(itertools.islice(reversed(self.records), newer))
+        records.reverse()
+        return records[:limit] if limit else records
 
     def request_counts(self) -> dict[_RequestKey, int]:
         """Return request counts by (verb, group, version, resource, ...)."""

@@ -1,4 +1,4 @@
-"""The control surface under ``/leakhunt/v1``: watches, compaction, faults, audit.
+"""The control surface under ``/leakhunt/v1``: watches, faults, churn, audit.
 
 Tests and the soak conductor use these to look at the conversation from the
 server's side (which watches are open, who asked for what) and to disturb it
@@ -17,6 +17,7 @@ from aiohttp import web
 
 from harness.apiserver import status as errors
 from harness.apiserver.handlers import json_response, read_json
+from harness.workload import churn
 
 if TYPE_CHECKING:
     from harness.apiserver.server import Simulator
@@ -71,8 +72,19 @@ async def _state(simulator: Simulator, request: web.Request) -> Any:
 
 async def _audit(simulator: Simulator, request: web.Request) -> Any:
     limit = request.query.get("limit", "")
-    records = simulator.audit.recent(int(limit) if limit.isdigit() else None)
-    return {"items": [record.describe() for record in records]}
+    since = request.query.get("since")
+    if since is not None and not since.isdigit():
+        raise errors.bad_request(
+            f"since: expected the seq of an audit record, such as 120, got {since!r}"
+        )
+    records = simulator.audit.recent(
+        int(limit) if limit.isdigit() else None,
+        since=int(since) if since is not None else None,
+    )
+    return {
+        "lastSeq": simulator.audit.last_seq,
+        "items": [record.describe() for record in records],
+    }
 
 
 async def _faults(simulator: Simulator, request: web.Request) -> Any:
@@ -129,4 +141,7 @@ _ROUTES: dict[tuple[str, str], Callable[[Simulator, web.Request], Awaitable[Any]
     ("GET", "/faults"): _faults,
     ("POST", "/faults"): _set_faults,
     ("DELETE", "/faults"): _clear_faults,
+    ("GET", "/churn"): churn.show,
+    ("POST", "/churn"): churn.start,
+    ("DELETE", "/churn"): churn.stop,
 }

@@ -33,6 +33,7 @@ from harness.apiserver.watchers import (
     bookmark_line,
     event_line,
     gone_line,
+    peer_of,
 )
 
 logger = logging.getLogger(__name__)
@@ -90,6 +91,7 @@ class WatchStreams:
             field_selector=options.field_selector,
             user_agent=request.headers.get("User-Agent", ""),
             resource_version=store.revision,
+            peer=peer_of(request.transport),
             encoder=encoder,
         )
 

@@ -80,6 +80,18 @@ def field_values(
     return values
 
 
+def peer_of(transport: asyncio.BaseTransport | None) -> str:
+    """Return the client's address on a connection as ``host:port``.
+
+    IPv6 hosts are bracketed (``[::1]:51234``); "" once the client has gone.
+    """
+    peername = transport.get_extra_info("peername") if transport else None
+    if not isinstance(peername, tuple) or len(peername) < 2:
+        return ""
+    host, port = str(peername[0]), peername[1]
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 Encoder = Callable[[str, "WatchEvent"], bytes]
 """Turns an event of a given type into the line to send (for Table watches)."""
 
@@ -98,6 +110,8 @@ class Watcher:
     field_selector: FieldSelector | None
     user_agent: str
     resource_version: int
+    peer: str = ""
+    """The client's address as this server sees it, ``host:port``."""
     started: float = field(default_factory=time.time)
     encoder: Encoder | None = None
     buffer: list[bytes] = field(default_factory=list)
@@ -184,8 +198,12 @@ class Watcher:
 
     def describe(self) -> dict[str, Any]:
         """Return the watch as the control endpoint lists it."""
+        started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.started))
         return {
             "id": self.id,
+            "peer": self.peer,
+            "url": self.path,
+            "since": f"{started[:-1]}.{int(self.started % 1 * 1e6):06d}Z",
             "path": self.path,
             "group": self.resource.group,
             "version": self.resource.version,
@@ -195,7 +213,7 @@ class Watcher:
             "fieldSelector": self.field_text,
             "resourceVersion": str(self.resource_version),
             "userAgent": self.user_agent,
-            "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.started)),
+            "started": started,
             "sentEvents": self.sent_events,
         }
 

@@ -1,0 +1,428 @@
+"""The REST verbs through the real ``kubernetes`` client, and what they refuse."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import kubernetes.client
+import pytest
+import urllib3
+from kubernetes.client import (
+    AppsV1Api,
+    CoordinationV1Api,
+    CustomObjectsApi,
+    V1ConfigMap,
+    V1ObjectMeta,
+)
+
+from harness.apiserver.process import SimulatorProcess
+
+
+def _config_map(name: str, **labels: str) -> V1ConfigMap:
+    return V1ConfigMap(metadata=V1ObjectMeta(name=name, labels=labels or None))
+
+
+def _meta(obj: Any) -> Any:
+    return obj.metadata
+
+
+def _status_of(exc: kubernetes.client.ApiException) -> dict[str, Any]:
+    body: dict[str, Any] = json.loads(exc.body or "{}")
+    return body
+
+
+def test_create_fills_in_server_metadata_and_get_returns_it(
+    core: Any, namespace: str
+) -> None:
+    created = core.create_namespaced_config_map(namespace, _config_map("fresh"))
+    read = core.read_namespaced_config_map("fresh", namespace)
+
+    assert _meta(created).uid
+    assert _meta(created).creation_timestamp is not None
+    assert _meta(created).generation == 1
+    assert _meta(created).namespace == namespace
+    assert _meta(read).resource_version == _meta(created).resource_version
+
+
+def test_every_write_gets_a_higher_resource_version(core: Any, namespace: str) -> None:
+    revisions = [
+        int(
+            _meta(
+                core.create_namespaced_config_map(namespace, _config_map(n))
+            ).resource_version
+        )
+        for n in ("one", "two", "three")
+    ]
+
+    assert revisions == sorted(set(revisions))
+
+
+def test_generate_name_gets_a_unique_suffix(core: Any, namespace: str) -> None:
+    body = V1ConfigMap(metadata=V1ObjectMeta(generate_name="gen-"))
+    names = {
+        _meta(core.create_namespaced_config_map(namespace, body)).name for _ in range(3)
+    }
+
+    assert len(names) == 3
+    assert all(name.startswith("gen-") and len(name) == 9 for name in names)
+
+
+def test_creating_an_existing_name_is_409_already_exists(
+    core: Any, namespace: str
+) -> None:
+    core.create_namespaced_config_map(namespace, _config_map("taken"))
+
+    with pytest.raises(kubernetes.client.ApiException) as caught:
+        core.create_namespaced_config_map(namespace, _config_map("taken"))
+
+    assert caught.value.status == 409
+    assert _status_of(caught.value)["reason"] == "AlreadyExists"
+
+
+def test_replace_with_a_stale_resource_version_is_409_conflict(
+    core: Any, namespace: str
+) -> None:
+    created = core.create_namespaced_config_map(namespace, _config_map("contended"))
+    winner = core.read_namespaced_config_map("contended", namespace)
+    winner.data = {"who": "winner"}
+    core.replace_namespaced_config_map("contended", namespace, winner)
+
+    created.data = {"who": "loser"}
+    with pytest.raises(kubernetes.client.ApiException) as caught:
+        core.replace_namespaced_config_map("contended", namespace, created)
+
+    assert caught.value.status == 409
+    assert _status_of(caught.value)["reason"] == "Conflict"
+    read = core.read_namespaced_config_map("contended", namespace)
+    assert read.data == {"who": "winner"}
+
+
+def test_a_no_op_replace_keeps_the_resource_version(core: Any, namespace: str) -> None:
+    created = core.create_namespaced_config_map(namespace, _config_map("still"))
+
+    replaced = core.replace_namespaced_config_map("still", namespace, created)
+
+    assert _meta(replaced).resource_version == _meta(created).resource_version
+
+
+def test_merge_json_and_strategic_patches_all_apply(
+    api_client: kubernetes.client.ApiClient, namespace: str
+) -> None:
+    apps: Any = AppsV1Api(api_client)
+    deployment = {
+        "metadata": {"name": "web"},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {
+                "metadata": {"labels": {"app": "web"}},
+                "spec": {"containers": [{"name": "web", "image": "nginx:1"}]},
+            },
+        },
+    }
+    apps.create_namespaced_deployment(namespace, deployment)
+
+    # The client sends a dict as a strategic merge patch: containers merge by name.
+    apps.patch_namespaced_deployment(
+        "web",
+        namespace,
+        {
+            "spec": {
+                "template": {"spec": {"containers": [{"name": "side", "image": "x"}]}}
+            }
+        },
+    )
+    apps.patch_namespaced_deployment(
+        "web", namespace, [{"op": "replace", "path": "/spec/replicas", "value": 3}]
+    )
+    patched = apps.read_namespaced_deployment("web", namespace)
+
+    containers = patched.spec.template.spec.containers
+    assert sorted(c.name for c in containers) == ["side", "web"]
+    assert patched.spec.replicas == 3
+    assert _meta(patched).generation == 3
+
+
+def test_a_bad_json_patch_is_422_and_changes_nothing(core: Any, namespace: str) -> None:
+    created = core.create_namespaced_config_map(namespace, _config_map("intact"))
+
+    with pytest.raises(kubernetes.client.ApiException) as caught:
+        core.patch_namespaced_config_map(
+            "intact", namespace, [{"op": "remove", "path": "/data/missing"}]
+        )
+
+    assert caught.value.status == 422
+    assert "missing" in _status_of(caught.value)["message"]
+    read = core.read_namespaced_config_map("intact", namespace)
+    assert _meta(read).resource_version == _meta(created).resource_version
+
+
+def test_finalizers_hold_a_deleted_object_until_they_are_removed(
+    core: Any, namespace: str
+) -> None:
+    body = _config_map("held")
+    _meta(body).finalizers = ["leakhunt.dev/hold"]
+    core.create_namespaced_config_map(namespace, body)
+
+    core.delete_namespaced_config_map("held", namespace)
+    marked = core.read_namespaced_config_map("held", namespace)
+    core.patch_namespaced_config_map(
+        "held", namespace, {"metadata": {"finalizers": None}}
+    )
+
+    assert _meta(marked).deletion_timestamp is not None
+    with pytest.raises(kubernetes.client.ApiException) as caught:
+        core.read_namespaced_config_map("held", namespace)
+    assert caught.value.status == 404
+
+
+def test_delete_collection_deletes_only_what_the_selector_matches(
+    core: Any, namespace: str
+) -> None:
+    for index in range(4):
+        core.create_namespaced_config_map(
+            namespace, _config_map(f"cm-{index}", parity=str(index % 2))
+        )
+
+    core.delete_collection_namespaced_config_map(namespace, label_selector="parity=0")
+
+    left = core.list_namespaced_config_map(namespace).items
+    assert sorted(_meta(cm).name for cm in left) == ["cm-1", "cm-3"]
+
+
+def test_status_updates_change_only_the_status_and_spec_updates_only_the_spec(
+    core: Any, namespace: str
+) -> None:
+    pod = {
+        "metadata": {"name": "p"},
+        "spec": {"containers": [{"name": "c", "image": "i"}]},
+    }
+    core.create_namespaced_pod(namespace, pod)
+
+    core.patch_namespaced_pod_status(
+        "p", namespace, {"status": {"phase": "Running"}, "spec": {"nodeName": "n"}}
+    )
+    core.patch_namespaced_pod("p", namespace, {"status": {"phase": "Failed"}})
+    read = core.read_namespaced_pod("p", namespace)
+
+    assert read.status.phase == "Running"
+    assert read.spec.node_name is None
+    running = core.list_namespaced_pod(namespace, field_selector="status.phase=Running")
+    assert [_meta(p).name for p in running.items] == ["p"]
+
+
+def test_deleting_a_namespace_deletes_what_it_holds(core: Any) -> None:
+    core.create_namespace({"metadata": {"name": "doomed"}})
+    core.create_namespaced_config_map("doomed", _config_map("inside"))
+
+    core.delete_namespace("doomed")
+
+    with pytest.raises(kubernetes.client.ApiException) as caught:
+        core.read_namespace("doomed")
+    assert caught.value.status == 404
+    assert (
+        core.list_config_map_for_all_namespaces(
+            field_selector=("metadata.namespace=doomed")
+        ).items
+        == []
+    )
+
+
+def test_creating_in_a_missing_namespace_is_404(core: Any) -> None:
+    with pytest.raises(kubernetes.client.ApiException) as caught:
+        core.create_namespaced_config_map("nowhere", _config_map("lost"))
+
+    assert caught.value.status == 404
+    assert _status_of(caught.value)["message"] == 'namespaces "nowhere" not found'
+
+
+def test_leases_and_replicasets_are_served(
+    api_client: kubernetes.client.ApiClient, namespace: str
+) -> None:
+    leases: Any = CoordinationV1Api(api_client)
+    leases.create_namespaced_lease(
+        namespace, {"metadata": {"name": "leader"}, "spec": {"holderIdentity": "me"}}
+    )
+    apps: Any = AppsV1Api(api_client)
+    replicasets = apps.list_namespaced_replica_set(namespace)
+
+    lease = leases.read_namespaced_lease("leader", namespace)
+    assert lease.spec.holder_identity == "me"
+    assert replicasets.items == []
+
+
+def test_custom_resources_are_served_once_their_crd_exists(
+    api_client: kubernetes.client.ApiClient, namespace: str
+) -> None:
+    extensions: Any = kubernetes.client.ApiextensionsV1Api(api_client)
+    custom: Any = CustomObjectsApi(api_client)
+    extensions.create_custom_resource_definition(
+        {
+            "metadata": {"name": "gadgets.leakhunt.dev"},
+            "spec": {
+                "group": "leakhunt.dev",
+                "scope": "Namespaced",
+                "names": {"plural": "gadgets", "kind": "Gadget"},
+                "versions": [
+                    {
+                        "name": "v1",
+                        "served": True,
+                        "storage": True,
+                        "subresources": {"status": {}},
+                    }
+                ],
+            },
+        }
+    )
+    try:
+        custom.create_namespaced_custom_object(
+            "leakhunt.dev",
+            "v1",
+            namespace,
+            "gadgets",
+            {
+                "apiVersion": "leakhunt.dev/v1",
+                "kind": "Gadget",
+                "metadata": {"name": "g"},
+                "spec": {"size": 1},
+            },
+        )
+        custom.patch_namespaced_custom_object_status(
+            "leakhunt.dev", "v1", namespace, "gadgets", "g", {"status": {"ok": True}}
+        )
+        listed: dict[str, Any] = custom.list_namespaced_custom_object(
+            "leakhunt.dev", "v1", namespace, "gadgets"
+        )
+    finally:
+        extensions.delete_custom_resource_definition("gadgets.leakhunt.dev")
+
+    assert [item["status"] for item in listed["items"]] == [{"ok": True}]
+    with pytest.raises(kubernetes.client.ApiException) as caught:
+        custom.list_namespaced_custom_object("leakhunt.dev", "v1", namespace, "gadgets")
+    assert caught.value.status == 404
+
+
+def _raw(
+    simulator: SimulatorProcess,
+    method: str,
+    path: str,
+    body: bytes | None = None,
+    *,
+    token: str | None = None,
+) -> tuple[int, dict[str, Any]]:
+    response = urllib3.request(
+        method,
+        simulator.url + path,
+        body=body,
+        headers={
+            "Authorization": f"Bearer {simulator.token if token is None else token}",
+            "Content-Type": "application/json",
+        },
+    )
+    document: dict[str, Any] = json.loads(response.data)
+    return response.status, document
+
+
+CASES = [
+    (
+        "POST",
+        "/api/v1/namespaces/default/configmaps",
+        b"{not json",
+        (400, "BadRequest", "not valid JSON"),
+    ),
+    (
+        "POST",
+        "/api/v1/namespaces/default/configmaps",
+        b"[1, 2]",
+        (400, "BadRequest", "must be a JSON object"),
+    ),
+    (
+        "POST",
+        "/api/v1/namespaces/default/configmaps",
+        b'{"kind": "Secret", "metadata": {"name": "x"}}',
+        (400, "BadRequest", "kind in the body (Secret)"),
+    ),
+    (
+        "POST",
+        "/api/v1/namespaces/default/configmaps",
+        b'{"metadata": {}}',
+        (422, "Invalid", "name or generateName is required"),
+    ),
+    (
+        "POST",
+        "/api/v1/namespaces/default/configmaps",
+        b'{"metadata": {"name": "Not_Valid"}}',
+        (422, "Invalid", "RFC 1123"),
+    ),
+    (
+        "GET",
+        "/api/v1/namespaces/default/gizmos",
+        None,
+        (404, "NotFound", "could not find the requested resource"),
+    ),
+    ("GET", "/api/v1/pods?labelSelector=a%20in%20(", None, (400, "BadRequest", "")),
+    (
+        "GET",
+        "/api/v1/pods?fieldSelector=spec.color%3Dred",
+        None,
+        (400, "BadRequest", "spec.color"),
+    ),
+    ("GET", "/api/v1/pods?limit=many", None, (400, "BadRequest", "limit")),
+    ("GET", "/api/v1/pods?continue=garbage", None, (400, "BadRequest", "continue")),
+    (
+        "PUT",
+        "/api/v1/namespaces/default/configmaps",
+        b"{}",
+        (405, "MethodNotAllowed", "PUT"),
+    ),
+    (
+        "PATCH",
+        "/api/v1/namespaces/default/configmaps/x",
+        b"{}",
+        (415, "UnsupportedMediaType", "merge-patch"),
+    ),
+]
+"""Bad requests: (method, path, body, (code, reason, part of the message))."""
+
+
+@pytest.mark.parametrize(("method", "path", "body", "expected"), CASES)
+def test_bad_requests_get_a_status_that_says_what_was_wrong(
+    simulator: SimulatorProcess,
+    method: str,
+    path: str,
+    body: bytes | None,
+    expected: tuple[int, str, str],
+) -> None:
+    code, reason, says = expected
+
+    status, document = _raw(simulator, method, path, body)
+
+    assert (status, document["kind"], document["code"]) == (code, "Status", code)
+    assert document["reason"] == reason
+    assert says in document["message"]
+
+
+def test_an_oversized_body_is_413(simulator: SimulatorProcess) -> None:
+    huge = b'{"metadata": {"name": "big"}, "data": {"x": "' + b"y" * 4_000_000 + b'"}}'
+
+    status, document = _raw(
+        simulator, "POST", "/api/v1/namespaces/default/configmaps", huge
+    )
+
+    assert (status, document["reason"]) == (413, "RequestEntityTooLarge")
+
+
+def test_a_request_without_the_token_is_401(simulator: SimulatorProcess) -> None:
+    status, document = _raw(simulator, "GET", "/api/v1/pods", token="wrong")
+
+    assert (status, document["reason"]) == (401, "Unauthorized")
+
+
+def test_bad_requests_leave_the_server_serving(
+    simulator: SimulatorProcess, core: Any
+) -> None:
+    for body in (b"", b"null", b'{"metadata": 5}', b'{"metadata": {"labels": 1}}'):
+        _raw(simulator, "POST", "/api/v1/namespaces/default/configmaps", body)
+
+    assert core.list_namespaced_pod("leakhunt-0").items

@@ -1,0 +1,42 @@
+"""SimulatorProcess: start, describe, fail clearly, always stop."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import kubernetes.client
+import pytest
+
+from harness.apiserver.process import SimulatorProcess
+from harness.errors import ServerError
+
+
+def test_the_process_seeds_writes_its_kubeconfig_and_stops(tmp_path: Path) -> None:
+    kubeconfig = tmp_path / "leakhunt.kubeconfig"
+    process = SimulatorProcess(objects=12, namespaces=3, kubeconfig=kubeconfig)
+
+    with process:
+        pid = process.pid
+        with kubernetes.client.ApiClient(process.configuration()) as api:
+            core: Any = kubernetes.client.CoreV1Api(api)
+            pods = core.list_pod_for_all_namespaces()
+            namespaces = core.list_namespace()
+
+        assert process.url.startswith("http://127.0.0.1:")
+        assert kubeconfig.stat().st_mode & 0o777 == 0o600
+        assert process.namespaces == ["leakhunt-0", "leakhunt-1", "leakhunt-2"]
+        assert len(pods.items) == 12
+        names = {ns.metadata.name for ns in namespaces.items}
+        assert names == {"default", "kube-system", *process.namespaces}
+
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+
+
+def test_a_simulator_that_cannot_start_raises_with_its_stderr() -> None:
+    process = SimulatorProcess(extra_args=("--compaction-window", "soon"))
+
+    with pytest.raises(ServerError, match="expected a duration such as 30s"):
+        process.start()
