@@ -9,7 +9,7 @@ import threading
 import time
 import traceback
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Generator
+from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,9 +23,6 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_STOP_TIMEOUT = 5.0
 """Seconds a controller has to stop before its threads are dumped."""
-
-DEFAULT_START_TIMEOUT = 30.0
-"""Seconds a controller's creation and start() may take before the cycle gives up."""
 
 LOOP_CALL_TIMEOUT = 2.0
 """Seconds to wait for the shared event loop to run a harness callback."""
@@ -50,16 +47,14 @@ class StopOutcome:
 
 
 class StartFailed(Exception):
-    """StartFailed is a controller that raised, or hung, while being started.
+    """StartFailed is a controller that raised while being created or started.
 
-    ``detail`` is the traceback text or a sentence; ``thread_dump`` is set
-    when the start missed its deadline.
+    ``detail`` is the traceback text.
     """
 
-    def __init__(self, detail: str, thread_dump: list[ThreadRecord] | None = None):
+    def __init__(self, detail: str) -> None:
         super().__init__(detail)
         self.detail = detail
-        self.thread_dump = thread_dump or []
 
 
 class Adapter(ABC):
@@ -83,16 +78,23 @@ class Adapter(ABC):
         """The started object, probed for ``wait_for_sync()`` / ``has_synced()``."""
         return None
 
-    def start(self, ctx: Context, *, timeout: float = DEFAULT_START_TIMEOUT) -> None:
+    def start(self, ctx: Context) -> None:
         """Create the controller if needed and start it with ``ctx``.
 
-        Raises :class:`StartFailed` if it raises or does not return within
-        ``timeout`` seconds, :class:`ConfigurationError` if it has the wrong
-        shape.
+        The creation and start run in the calling thread, as a controller's
+        main would run them: threads it starts inherit that thread's daemon
+        flag, and it may install signal handlers from the main thread. Raises
+        :class:`StartFailed` if the controller raises,
+        :class:`ConfigurationError` if it has the wrong shape.
         """
         self._ctx = ctx
         self._clear_stop(ctx.stop)
-        self._start(ctx, timeout)
+        try:
+            self._start(ctx)
+        except ConfigurationError:
+            raise
+        except Exception:
+            raise StartFailed(traceback.format_exc()) from None
 
     def stop(self, deadline: float = DEFAULT_STOP_TIMEOUT) -> StopOutcome:
         """Set ``ctx.stop``, stop the controller and wait at most ``deadline`` s."""
@@ -124,28 +126,10 @@ class Adapter(ABC):
         self._ctx = None
 
     @abstractmethod
-    def _start(self, ctx: Context, timeout: float) -> None: ...
+    def _start(self, ctx: Context) -> None: ...
 
     @abstractmethod
     def _stop(self, ctx: Context, deadline: float) -> StopOutcome: ...
-
-    def _bounded_start(
-        self, call: Callable[[], Any], ctx: Context, timeout: float
-    ) -> Any:
-        result = call_with_deadline(
-            call,
-            timeout,
-            name=f"start-{self.target.name}-cycle-{ctx.cycle}",
-            passthrough=(ConfigurationError,),
-        )
-        if result.timed_out:
-            raise StartFailed(
-                f"{self.target.spec} did not start within {timeout:.1f} s",
-                result.thread_dump,
-            )
-        if result.error is not None:
-            raise StartFailed(result.error)
-        return result.value
 
 
 class FactoryAdapter(Adapter):
@@ -161,16 +145,12 @@ class FactoryAdapter(Adapter):
         obj: object | None = self._obj
         return obj
 
-    def _start(self, ctx: Context, timeout: float) -> None:
-        def create_and_start() -> Any:
-            obj = self._obj
-            if obj is None:
-                obj = self.target.function(ctx)
-                check_started_object(obj, self.target)
-            obj.start()
-            return obj
-
-        self._obj = self._bounded_start(create_and_start, ctx, timeout)
+    def _start(self, ctx: Context) -> None:
+        if self._obj is None:
+            obj = self.target.function(ctx)
+            check_started_object(obj, self.target)
+            self._obj = obj
+        self._obj.start()
 
     def _stop(self, ctx: Context, deadline: float) -> StopOutcome:
         self._signal(ctx.stop)
@@ -206,21 +186,17 @@ class GeneratorAdapter(Adapter):
         value: object | None = self._value
         return value
 
-    def _start(self, ctx: Context, timeout: float) -> None:
+    def _start(self, ctx: Context) -> None:
         generator = self.target.function(ctx)
-
-        def advance() -> Any:
-            try:
-                return next(generator)
-            except StopIteration:
-                raise ConfigurationError(
-                    f"expected {self.target.spec} to yield once (before the yield"
-                    " is start, after it is stop), but it returned without"
-                    " yielding"
-                ) from None
-
+        try:
+            value = next(generator)
+        except StopIteration:
+            raise ConfigurationError(
+                f"expected {self.target.spec} to yield once (before the yield"
+                " is start, after it is stop), but it returned without yielding"
+            ) from None
         self._generator = generator
-        self._value = self._bounded_start(advance, ctx, timeout)
+        self._value = value
 
     def _release(self) -> None:
         self._generator = None
@@ -276,7 +252,7 @@ class AsyncAdapter(Adapter):
     def _release(self) -> None:
         self._future = None
 
-    def _start(self, ctx: Context, timeout: float) -> None:
+    def _start(self, ctx: Context) -> None:
         task_name = f"{self.target.name}-cycle-{ctx.cycle}"
 
         async def run() -> None:

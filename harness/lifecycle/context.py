@@ -91,8 +91,7 @@ class ContextFactory:
 
         configuration = kubernetes.client.Configuration()
         try:
-            # The official client ships no type hints for its config loader.
-            kubernetes.config.load_kube_config(  # type: ignore[no-untyped-call]
+            kubernetes.config.load_kube_config(
                 config_file=str(kubeconfig),
                 context=context,
                 client_configuration=configuration,

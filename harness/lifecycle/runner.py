@@ -203,7 +203,6 @@ class CycleRunner:
             session.start()
         except StartFailed as exc:
             result.add_error(exc.detail)
-            result.thread_dump = exc.thread_dump
             session.adapter.abandon()
             return
 

@@ -45,7 +45,7 @@ class CycleSession:
     def start(self) -> None:
         """Start the controller, remembering which watches were open before."""
         self._watches_before = self.own_watches()
-        self.adapter.start(self.ctx, timeout=self.sync_timeout)
+        self.adapter.start(self.ctx)
 
     def sync(self) -> SyncOutcome:
         """Wait for the controller to sync (see :func:`wait_for_sync`)."""

@@ -83,12 +83,11 @@ class Bounded(Generic[T]):
 class _Outcome(Generic[T]):
     """Where the helper thread leaves its result; plain slots, no traceback."""
 
-    __slots__ = ("error", "passed", "value")
+    __slots__ = ("error", "value")
 
     def __init__(self) -> None:
         self.value: T | None = None
         self.error: str | None = None
-        self.passed: BaseException | None = None
 
 
 def call_with_deadline(
@@ -96,24 +95,19 @@ def call_with_deadline(
     timeout: float,
     *,
     name: str,
-    passthrough: tuple[type[BaseException], ...] = (),
 ) -> Bounded[T]:
     """Run ``call`` in a daemon thread named ``name`` and wait ``timeout`` s.
 
     On a missed deadline every live thread is dumped and the call is left
     running in its thread: the caller decides whether to go on or end, and
     never hangs. An exception from ``call`` comes back as traceback text, so
-    no frame of the controller is kept alive by the harness; exceptions of the
-    ``passthrough`` types are raised again in the caller, without traceback.
+    no frame of the controller is kept alive by the harness.
     """
     outcome: _Outcome[T] = _Outcome()
 
     def run() -> None:
         try:
             outcome.value = call()
-        except passthrough as exc:
-            outcome.passed = exc.with_traceback(None)
-            outcome.passed.__context__ = None
         except BaseException:
             outcome.error = traceback.format_exc()
 
@@ -135,6 +129,4 @@ def call_with_deadline(
         )
         return Bounded(seconds=seconds, timed_out=True, thread_dump=dump_threads())
 
-    if outcome.passed is not None:
-        raise outcome.passed
     return Bounded(seconds=seconds, value=outcome.value, error=outcome.error)

@@ -119,6 +119,10 @@ class FakeServer:
     def close(self) -> None:
         """Stop listening and close every connection."""
         self._close_all()
+        # NB: on Linux, closing a listening socket does not wake a thread
+        # blocked in accept(); shutting it down does.
+        with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)
         self._listener.close()
         self._thread.join()
 
