@@ -38,6 +38,7 @@ EXIT_CONTROLLER_FAILED = 1
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 DUMP_SIGNAL = signal.SIGUSR1
+"""Asks for a dump of the child's threads (the harness sends it on a hang)."""
 
 
 class Reporter:

@@ -22,7 +22,7 @@ from harness.lifecycle.context import Context, StopEvent
 from harness.lifecycle.loop import EventLoopHost, TaskRecord
 from harness.lifecycle.scenarios import CycleSession, Scenario, get_scenario
 from harness.lifecycle.server import ServerControl
-from harness.lifecycle.signals import run_signal_cycle
+from harness.lifecycle.signals import ChildOptions, run_signal_cycle
 from harness.lifecycle.sync import (
     DEFAULT_SETTLE_DELAY,
     DEFAULT_SYNC_TIMEOUT,
@@ -223,12 +223,13 @@ class CycleRunner:
 
     def _run_in_child(self, index: int, result: CycleResult) -> None:
         ctx = self.context_factory(index, threading.Event())
-        child = run_signal_cycle(
-            self.target,
-            ctx,
+        options = ChildOptions(
             stop_timeout=self.stop_timeout,
             sync_timeout=self.sync_timeout,
+            settle_delay=self.settle_delay,
+            server=self.server,
         )
+        child = run_signal_cycle(self.target, ctx, options)
         result.synced = child.synced
         result.sync_seconds = child.sync_seconds
         result.sync_method = child.sync_method

@@ -15,7 +15,10 @@ import time
 from dataclasses import dataclass, field
 from typing import IO, Any
 
+from harness.lifecycle.child import DUMP_SIGNAL
 from harness.lifecycle.context import Context
+from harness.lifecycle.server import ServerControl
+from harness.lifecycle.sync import WatchTracker
 from harness.lifecycle.target import Target
 from harness.lifecycle.threads import ThreadRecord
 
@@ -55,20 +58,28 @@ class SignalCycle:
         self.error = text if self.error is None else f"{self.error}\n{text}"
 
 
+@dataclass(frozen=True)
+class ChildOptions:
+    """ChildOptions is how each child of a signal cycle is run and judged.
+
+    With a ``server``, the child does not settle on its own: the harness
+    watches the server's registry for a watch from the child's process, as
+    it does for a controller in its own process.
+    """
+
+    stop_timeout: float
+    sync_timeout: float
+    settle_delay: float
+    server: ServerControl | None = None
+
+
 def run_signal_cycle(
-    target: Target, ctx: Context, *, stop_timeout: float, sync_timeout: float
+    target: Target, ctx: Context, options: ChildOptions
 ) -> SignalCycle:
     """Run ``target`` in a child per signal, signal it once ready, time its exit."""
     result = SignalCycle()
     for signum in SIGNALS_PER_CYCLE:
-        _run_child(
-            target,
-            ctx,
-            signum,
-            stop_timeout=stop_timeout,
-            sync_timeout=sync_timeout,
-            result=result,
-        )
+        _run_child(target, ctx, signum, options, result)
     return result
 
 
@@ -76,17 +87,14 @@ def _run_child(
     target: Target,
     ctx: Context,
     signum: signal.Signals,
-    *,
-    stop_timeout: float,
-    sync_timeout: float,
+    options: ChildOptions,
     result: SignalCycle,
 ) -> None:
-    name = signum.name
     read_fd, write_fd = os.pipe()
     with tempfile.TemporaryFile(mode="w+", encoding="utf-8") as output:
         try:
             process = subprocess.Popen(
-                _command(target, ctx, write_fd, stop_timeout, sync_timeout),
+                _command(target, ctx, write_fd, options),
                 stdin=subprocess.DEVNULL,
                 stdout=output,
                 stderr=subprocess.STDOUT,
@@ -97,14 +105,8 @@ def _run_child(
             os.close(write_fd)
         reports = _Reports(os.fdopen(read_fd, encoding="utf-8"))
         try:
-            _signal_child(
-                process,
-                reports,
-                signum,
-                stop_timeout=stop_timeout,
-                sync_timeout=sync_timeout,
-                result=result,
-            )
+            if _wait_until_ready(process, reports, options, result):
+                _signal_and_wait(process, reports, signum, options, result)
         finally:
             if process.poll() is None:
                 process.kill()
@@ -116,52 +118,74 @@ def _run_child(
             tail = output.read()[-MAX_OUTPUT_TAIL:]
             result.add_error(
                 f"the controller's process exited with code {process.returncode}"
-                f" after {name}; its last output:\n{tail}"
+                f" after {signum.name}; its last output:\n{tail}"
             )
 
 
-def _signal_child(
+def _wait_until_ready(
     process: subprocess.Popen[bytes],
     reports: _Reports,
-    signum: signal.Signals,
-    *,
-    stop_timeout: float,
-    sync_timeout: float,
+    options: ChildOptions,
     result: SignalCycle,
-) -> None:
-    name = signum.name
-
-    # First, wait for the child to say it has started and synced.
-    ready = reports.wait_for(("ready", "failed"), sync_timeout + CHILD_START_GRACE)
+) -> bool:
+    # First, the child's own word that it has started (and synced, if the
+    # controller can say so).
+    wait = options.sync_timeout + CHILD_START_GRACE
+    ready = reports.wait_for(("ready", "failed"), wait)
     if ready is None or ready["event"] == "failed":
         result.synced = False
         result.add_error(
             ready["error"]
             if ready is not None
-            else f"the controller's process did not start within"
-            f" {sync_timeout + CHILD_START_GRACE:.1f} s"
+            else f"the controller's process did not start within {wait:.1f} s"
         )
-        return
-    result.synced = result.synced and bool(ready["synced"])
-    result.sync_seconds = max(result.sync_seconds, float(ready["sync_seconds"]))
-    result.sync_method = str(ready["sync_method"])
+        return False
+
+    synced = bool(ready["synced"])
+    seconds = float(ready["sync_seconds"])
+    method = str(ready["sync_method"])
     if ready.get("error"):
         result.add_error(str(ready["error"]))
 
-    # Then signal it, and time the whole process's exit, not only the stop.
+    # Then, for a controller that cannot say, the server's word: a watch
+    # from the child's process.
+    if method == "settle" and options.server is not None:
+        tracker = WatchTracker(options.server, pid=process.pid)
+        started = time.monotonic()
+        synced = tracker.wait_for_new(set(), options.sync_timeout)
+        seconds += time.monotonic() - started
+        method = "server-watch"
+
+    result.synced = result.synced and synced
+    result.sync_seconds = max(result.sync_seconds, seconds)
+    result.sync_method = method
+    return True
+
+
+def _signal_and_wait(
+    process: subprocess.Popen[bytes],
+    reports: _Reports,
+    signum: signal.Signals,
+    options: ChildOptions,
+    result: SignalCycle,
+) -> None:
+    name = signum.name
+    exit_deadline = options.stop_timeout + EXIT_GRACE
+
+    # First, signal it, and time the whole process's exit, not only the stop.
     started = time.monotonic()
     process.send_signal(signum)
     try:
-        process.wait(stop_timeout + EXIT_GRACE)
+        process.wait(exit_deadline)
     except subprocess.TimeoutExpired:
         seconds = time.monotonic() - started
         result.stop_seconds = max(result.stop_seconds, seconds)
         result.stop_timed_out = True
         result.notes.append(
             f"after {name} the controller's process did not exit within"
-            f" {stop_timeout + EXIT_GRACE:.1f} s and was killed"
+            f" {exit_deadline:.1f} s and was killed"
         )
-        process.send_signal(signal.SIGUSR1)
+        process.send_signal(DUMP_SIGNAL)
         dump = reports.wait_for(("thread-dump",), DUMP_WAIT)
         stopped = reports.seen.get("stopped")
         if stopped is not None and stopped["timed_out"]:
@@ -171,12 +195,12 @@ def _signal_child(
         logger.warning(
             "The controller's process %d did not exit within %.1f s of %s.",
             process.pid,
-            stop_timeout + EXIT_GRACE,
+            exit_deadline,
             name,
         )
         return
 
-    # Finally, what the child said about its own stop.
+    # Then, what the child said about its own stop.
     seconds = time.monotonic() - started
     result.stop_seconds = max(result.stop_seconds, seconds)
     result.notes.append(
@@ -189,12 +213,10 @@ def _signal_child(
 
 
 def _command(
-    target: Target,
-    ctx: Context,
-    report_fd: int,
-    stop_timeout: float,
-    sync_timeout: float,
+    target: Target, ctx: Context, report_fd: int, options: ChildOptions
 ) -> list[str]:
+    # NB: with a server to ask, the child need not wait a settle delay.
+    settle = 0.0 if options.server is not None else options.settle_delay
     command = [
         sys.executable,
         "-m",
@@ -207,9 +229,11 @@ def _command(
         "--cycle",
         str(ctx.cycle),
         "--stop-timeout",
-        str(stop_timeout),
+        str(options.stop_timeout),
         "--sync-timeout",
-        str(sync_timeout),
+        str(options.sync_timeout),
+        "--settle-delay",
+        str(settle),
         "--report-fd",
         str(report_fd),
     ]
