@@ -61,7 +61,7 @@ def render(report: Report, console: Console | None = None) -> None:
 
 
 def verdict_line(report: Report) -> Text:
-    """Return the one-line verdict: PASS or FAIL, what was found, over how many cycles."""
+    """Return the one-line verdict: PASS or FAIL, what was found, over how long."""
     target = report.meta.get("target")
     subject = f" of {target}" if target else ""
     warmup = (
@@ -151,9 +151,8 @@ def _render_items(
 def _render_error(out: Console, error: dict[str, object]) -> None:
     head = Text("  ")
     head.append("error", style="bold red")
-    head.append(
-        f"  cycle {error.get('cycle')} raised {error.get('type')}: {error.get('message')}"
-    )
+    cycle, kind, message = error.get("cycle"), error.get("type"), error.get("message")
+    head.append(f"  cycle {cycle} raised {kind}: {message}")
     out.print(head)
 
     lines = str(error.get("traceback") or "").rstrip().splitlines()
