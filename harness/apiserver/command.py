@@ -140,6 +140,12 @@ def build_simulator(args: argparse.Namespace) -> Simulator:
 async def serve(args: argparse.Namespace, on_ready: Callable[[str], None]) -> None:
     """Seed, listen, write the kubeconfig, call ``on_ready(url)``, serve until
     SIGINT or SIGTERM."""
+    directory = args.kubeconfig.resolve().parent
+    if not directory.is_dir():
+        raise ConfigurationError(
+            f"cannot write the kubeconfig to {args.kubeconfig}: {directory} is not "
+            "a directory; pass --kubeconfig with a path in an existing directory"
+        )
     simulator = build_simulator(args)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -339,7 +339,7 @@ class Store:
         self.revision += 1
         obj["metadata"]["resourceVersion"] = str(self.revision)
         entry = Entry(
-            raw=orjson.dumps(obj),
+            raw=_exact_bytes(orjson.dumps(obj)),
             revision=self.revision,
             labels=self._intern(obj["metadata"].get("labels")),
             fields=self._intern(_selectable_fields(resource, obj)),
@@ -604,6 +604,16 @@ def _merged(
         else:
             new_meta.pop(immutable, None)
     return new
+
+
+def _exact_bytes(serialized: bytes) -> bytes:
+    """Return a copy that holds exactly its bytes.
+
+    NB: orjson returns bytes inside the buffer it serialized into (4 KiB or
+    more), so keeping what it returns for every object would hold several
+    times the JSON's size; a copy of exact length costs one memcpy.
+    """
+    return memoryview(serialized).tobytes()
 
 
 def _spec_of(obj: Mapping[str, Any]) -> dict[str, Any]:
