@@ -45,6 +45,12 @@ JSON = "application/json"
 _RETURNS_DELETED_OBJECT = {("", "pods"), ("", "services"), ("", "namespaces")}
 """Resources whose DELETE answers with the object rather than a Status, as in kube."""
 
+TRUE_VALUES = frozenset(("1", "t", "T", "true", "TRUE", "True"))
+"""Query values read as true, as Go's strconv.ParseBool reads them."""
+
+FALSE_VALUES = frozenset(("0", "f", "F", "false", "FALSE", "False"))
+"""Query values read as false."""
+
 _PATCH_TYPES = (
     "application/merge-patch+json",
     "application/json-patch+json",
@@ -87,9 +93,9 @@ def _flag(query: Mapping[str, str], name: str) -> bool | None:
     value = query.get(name)
     if value is None or value == "":
         return None
-    if value in ("true", "1"):
+    if value in TRUE_VALUES:
         return True
-    if value in ("false", "0"):
+    if value in FALSE_VALUES:
         return False
     raise errors.bad_request(f"{name}: expected true or false, got {value!r}")
 

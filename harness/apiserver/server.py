@@ -24,7 +24,12 @@ from harness.apiserver import control, discovery, openapi
 from harness.apiserver import status as errors
 from harness.apiserver.audit import Audit, AuditRecord, new_record
 from harness.apiserver.faults import Faults
-from harness.apiserver.handlers import ResourceHandlers, error_response, json_response
+from harness.apiserver.handlers import (
+    TRUE_VALUES,
+    ResourceHandlers,
+    error_response,
+    json_response,
+)
 from harness.apiserver.pagination import Paginator
 from harness.apiserver.routing import parse_target
 from harness.apiserver.store import DEFAULT_COMPACTION_WINDOW, Store
@@ -211,7 +216,7 @@ class Simulator:
         self, request: web.Request, record: AuditRecord
     ) -> web.StreamResponse:
         path = request.path.rstrip("/") or "/"
-        watch = request.query.get("watch", "") in ("true", "1")
+        watch = request.query.get("watch", "") in TRUE_VALUES
         target = parse_target(
             self.store.registry, path, request.method, watch_param=watch
         )
