@@ -18,6 +18,9 @@ import weakref
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+import kubernetes.client
+from kubernetes.informer import SharedInformer
+
 from harness.lifecycle.context import Context
 
 SEEN: list[weakref.ref[Any]] = []
@@ -222,3 +225,28 @@ class Watcher(ThreadController):
 
 class GivesUpWatching(Watcher):
     rewatch = False
+
+
+class SharedInformerController:
+    """The official client's own informer, scoped to the seeded pods."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.api = kubernetes.client.ApiClient(ctx.configuration)
+        pods = kubernetes.client.CoreV1Api(self.api)
+        self.informer = SharedInformer(
+            pods.list_namespaced_pod,
+            namespace=ctx.namespace,
+            label_selector=ctx.label_selector,
+        )
+        _remember(self, ctx, ctx.stop)
+
+    def start(self) -> None:
+        self.informer.start()
+
+    def stop(self) -> None:
+        self.informer.stop()
+        self.api.close()
+
+
+def shared_informer_controller(ctx: Context) -> SharedInformerController:
+    return SharedInformerController(ctx)
