@@ -1,0 +1,41 @@
+"""Thresholds a caller sets, with sizes in units and clear errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from leakhunt.analysis.thresholds import Thresholds
+from leakhunt.errors import UsageError
+
+
+def test_sizes_with_units_are_parsed_to_bytes() -> None:
+    thresholds = Thresholds(min_growth={"traced_bytes": "512 B", "rss_bytes": "4 KiB"})
+
+    assert thresholds.min_growth_for("traced_bytes", 256) == 512
+    assert thresholds.min_growth_for("rss_bytes", 1024) == 4096
+
+
+def test_a_signal_without_an_override_keeps_the_registry_default() -> None:
+    assert Thresholds().min_growth_for("threads", 0.5) == 0.5
+
+
+def test_a_prefix_override_covers_a_family_and_an_exact_name_wins() -> None:
+    thresholds = Thresholds(min_growth={"objects.": 2, "objects.myop.Pod": 10})
+
+    assert thresholds.min_growth_for("objects.builtins.dict", 0.5) == 2
+    assert thresholds.min_growth_for("objects.myop.Pod", 0.5) == 10
+
+
+def test_a_size_that_does_not_parse_names_the_accepted_form() -> None:
+    with pytest.raises(UsageError, match=r"expected a size such as .*got '4 megs'"):
+        Thresholds(min_growth={"rss_bytes": "4 megs"})
+
+
+def test_a_confidence_outside_zero_to_one_is_refused() -> None:
+    with pytest.raises(UsageError, match=r"confidence between 0 and 1, got 95"):
+        Thresholds(confidence=95)
+
+
+def test_exact_points_below_three_are_refused() -> None:
+    with pytest.raises(UsageError, match=r"exact_points of at least 3, got 2"):
+        Thresholds(exact_points=2)

@@ -1,0 +1,88 @@
+"""The statistics under the verdict: slope, trend test, warm-up, plateau."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from leakhunt.analysis.trend import (
+    detect_warmup,
+    fit_trend,
+    growth_stopped,
+    increasing_p_value,
+    ordering_p_value,
+    strictly_increasing,
+)
+
+
+def cycles(n: int) -> np.ndarray:
+    return np.arange(n, dtype=np.float64)
+
+
+def test_theil_sen_recovers_a_slope_despite_an_outlier() -> None:
+    y = 3.0 * cycles(20) + 7
+    y[10] += 500
+
+    trend = fit_trend(cycles(20), y)
+
+    assert trend.slope == pytest.approx(3.0)
+    assert trend.ci_low <= 3.0 <= trend.ci_high
+    assert trend.p_value < 1e-6
+
+
+def test_a_trend_needs_three_points() -> None:
+    with pytest.raises(ValueError, match="at least 3 points, got 2"):
+        fit_trend(cycles(2), np.array([1.0, 2.0]))
+
+
+def test_a_constant_series_has_no_increasing_trend() -> None:
+    assert increasing_p_value(cycles(10), np.full(10, 5.0)) == 1.0
+
+
+def test_a_decreasing_series_has_no_increasing_trend() -> None:
+    assert increasing_p_value(cycles(10), -cycles(10)) > 0.99
+
+
+def test_a_jump_in_the_first_cycle_is_warm_up() -> None:
+    y = np.full(20, 100.0)
+    y[0] = 20.0
+
+    assert detect_warmup(cycles(20), y, scale_floor=0.25, max_warmup=10) == 1
+
+
+def test_a_leak_that_is_linear_from_the_start_has_no_warm_up() -> None:
+    y = 2.0 * cycles(20)
+
+    assert detect_warmup(cycles(20), y, scale_floor=0.25, max_warmup=10) == 0
+
+
+def test_warm_up_never_exceeds_its_limit() -> None:
+    y = np.full(20, 100.0)
+    y[:8] = 0.0
+
+    assert detect_warmup(cycles(20), y, scale_floor=0.25, max_warmup=6) == 6
+
+
+def test_growth_that_stops_is_a_plateau() -> None:
+    x = cycles(30)
+    y = np.minimum(x * 10, 150.0)
+
+    trend = fit_trend(x, y)
+
+    assert growth_stopped(x, y, trend, min_growth=0.5, window=10)
+
+
+def test_growth_that_goes_on_is_no_plateau() -> None:
+    x = cycles(30)
+    y = x * 10
+
+    assert not growth_stopped(x, y, fit_trend(x, y), min_growth=0.5, window=10)
+
+
+def test_exact_deltas_must_each_be_at_least_one() -> None:
+    assert strictly_increasing(np.array([1.0, 2.0, 4.0, 5.0]))
+    assert not strictly_increasing(np.array([1.0, 2.0, 2.0, 5.0]))
+
+
+def test_the_chance_of_a_strict_order_shrinks_factorially() -> None:
+    assert ordering_p_value(5) == pytest.approx(1 / 120)
