@@ -55,10 +55,13 @@ def bench_list(objects: int, repeats: int) -> None:
             received = len(http.request("GET", url, headers=headers).data)
 
         list_time = best(fetch)
+        audited = simulator.control("GET", f"/audit?limit={repeats}")["items"]
+        server_time = min(r["duration"] for r in audited if r["verb"] == "list")
 
     print(f"LIST of {objects} pods ({size / MIB:.1f} MiB of JSON), best of {repeats}:")
     for name, seconds, nbytes in (
         ("simulator LIST over HTTP", list_time, received),
+        ("  of which in the server", server_time, received),
         ("json.dumps in-process", json_time, size),
         ("orjson.dumps in-process", orjson_time, size),
     ):

@@ -36,7 +36,8 @@ async def handle(
     simulator: Simulator, request: web.Request, path: str
 ) -> web.StreamResponse:
     """Answer one control request."""
-    action = _ROUTES.get((request.method, path.removeprefix(PREFIX)))
+    route = (request.method, path.removeprefix(PREFIX))
+    action = _ROUTES.get(route) or simulator.control_routes.get(route)
     if action is None:
         raise errors.path_not_found(path)
     return _reply(await action(simulator, request))
@@ -131,7 +132,10 @@ async def _set_faults(simulator: Simulator, request: web.Request) -> Any:
     return simulator.faults.describe()
 
 
-_ROUTES: dict[tuple[str, str], Callable[[Simulator, web.Request], Awaitable[Any]]] = {
+Action = Callable[["Simulator", web.Request], Awaitable[Any]]
+"""A control endpoint: answers with a JSON-serializable document."""
+
+_ROUTES: dict[tuple[str, str], Action] = {
     ("GET", "/watches"): _watches,
     ("POST", "/watches/drop"): _drop,
     ("POST", "/watches/expire"): _expire,

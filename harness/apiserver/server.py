@@ -15,7 +15,8 @@ import logging
 import secrets
 import ssl
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
 
 import orjson
 from aiohttp import web
@@ -42,6 +43,9 @@ HOUSEKEEPING_INTERVAL = 1.0
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
+AUDIT_RECORD = web.RequestKey("audit", AuditRecord)
+"""Where a request keeps its audit record while it is being served."""
+
 _UNAUTHENTICATED_PATHS = ("/healthz", "/livez", "/readyz")
 
 
@@ -63,8 +67,11 @@ class Simulator:
         self.handlers = ResourceHandlers(self.store, self.paginator)
         self.streams = WatchStreams(self.store, watch_settings or WatchSettings())
         self.url = ""
+        self.control_routes: dict[tuple[str, str], control.Action] = {}
+        """More control endpoints under /leakhunt/v1, by (method, path)."""
         self._runner: web.AppRunner | None = None
         self._housekeeping: asyncio.Task[None] | None = None
+        self._background: set[asyncio.Task[None]] = set()
 
     def build_app(self) -> web.Application:
         """Return the aiohttp application serving the whole API."""
@@ -110,8 +117,20 @@ class Simulator:
         logger.info("The API server simulator is listening on %s.", self.url)
         return self.url
 
+    def run_in_background(
+        self, coroutine: Coroutine[Any, Any, None], name: str
+    ) -> asyncio.Task[None]:
+        """Run a task (server-side churn, say) until it ends or the server stops."""
+        task = asyncio.create_task(coroutine, name=name)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return task
+
     async def stop(self) -> None:
-        """End every watch and stop serving."""
+        """Cancel background tasks, end every watch and stop serving."""
+        for task in list(self._background):
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
         self.store.watches.drop_all()
         if self._housekeeping is not None:
             self._housekeeping.cancel()
@@ -139,7 +158,7 @@ class Simulator:
         )
         record.resource_version = request.query.get("resourceVersion", "")
         record.limit = request.query.get("limit", "")
-        request["audit"] = record
+        request[AUDIT_RECORD] = record
         started = time.perf_counter()
         response: web.StreamResponse | None = None
         try:
@@ -192,7 +211,7 @@ class Simulator:
     # Routing.
 
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
-        record: AuditRecord = request["audit"]
+        record = request[AUDIT_RECORD]
         try:
             return await self._route(request, record)
         except errors.ApiError as exc:

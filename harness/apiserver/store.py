@@ -42,6 +42,9 @@ DEFAULT_COMPACTION_WINDOW = 300.0
 HISTORY_LIMIT = 100_000
 """Events kept at most, whatever their age, so churn cannot grow the history."""
 
+PROTECTED_NAMESPACES = ("default", "kube-system", "kube-public")
+"""Namespaces kube-apiserver refuses to delete."""
+
 INTERN_LIMIT = 4096
 """Distinct label and field maps shared between objects before starting over."""
 
@@ -291,6 +294,15 @@ class Store:
             self._check_preconditions(resource, name, meta, preconditions)
 
         if resource == NAMESPACES:
+            if name in PROTECTED_NAMESPACES:
+                raise errors.ApiError(
+                    403,
+                    "Forbidden",
+                    f'namespaces "{name}" is forbidden: this namespace may not be '
+                    "deleted",
+                    name=name,
+                    kind="namespaces",
+                )
             return self._delete_namespace(name, obj, current)
         if meta.get("finalizers"):
             if "deletionTimestamp" in meta:

@@ -131,3 +131,13 @@ def test_deleting_a_crd_deletes_its_custom_resources() -> None:
     assert store.count(things) == 0
     deleted = [e.type for e in store.events_since(things, 0)]
     assert deleted == ["ADDED", "DELETED"]
+
+
+def test_the_default_namespace_cannot_be_deleted() -> None:
+    store = _store_with_namespace("default")
+
+    with pytest.raises(ApiError) as caught:
+        store.delete(NAMESPACES, "", "default")
+
+    assert caught.value.code == 403
+    assert store.namespace_exists("default")
