@@ -78,6 +78,10 @@ class Adapter(ABC):
         """The started object, probed for ``wait_for_sync()`` / ``has_synced()``."""
         return None
 
+    def ended(self) -> bool:
+        """Tell whether the controller has already returned on its own."""
+        return False
+
     def start(self, ctx: Context) -> None:
         """Create the controller if needed and start it with ``ctx``.
 
@@ -251,6 +255,10 @@ class AsyncAdapter(Adapter):
 
     def _release(self) -> None:
         self._future = None
+
+    def ended(self) -> bool:
+        """Tell whether ``run(ctx)`` has returned or raised."""
+        return self._future is not None and self._future.done()
 
     def _start(self, ctx: Context) -> None:
         task_name = f"{self.target.name}-cycle-{ctx.cycle}"

@@ -55,6 +55,7 @@ class CycleSession:
             tracker=self.tracker,
             watches_before=self._watches_before,
             settle_delay=self.settle_delay,
+            ended=self.adapter.ended,
         )
 
     def stop(self) -> StopOutcome:
@@ -200,7 +201,9 @@ class Relist(Scenario):
         for what, fault in faults:
             before = session.own_watches()
             fault()
-            if not session.tracker.wait_for_new(before, session.sync_timeout):
+            if not session.tracker.wait_for_new(
+                before, session.sync_timeout, session.adapter.ended
+            ):
                 session.note(
                     f"the controller did not watch again within"
                     f" {session.sync_timeout:.1f} s after the server {what}"

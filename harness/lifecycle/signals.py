@@ -152,7 +152,9 @@ def _wait_until_ready(
     if method == "settle" and options.server is not None:
         tracker = WatchTracker(options.server, pid=process.pid)
         started = time.monotonic()
-        synced = tracker.wait_for_new(set(), options.sync_timeout)
+        synced = tracker.wait_for_new(
+            set(), options.sync_timeout, lambda: process.poll() is not None
+        )
         seconds += time.monotonic() - started
         method = "server-watch"
 

@@ -82,9 +82,17 @@ class WatchTracker:
                 )
         return keys
 
-    def wait_for_new(self, before: set[WatchKey], timeout: float) -> bool:
-        """Wait until a watch not in ``before`` is open; False after ``timeout``."""
-        return _poll(lambda: bool(self.own() - before), timeout)
+    def wait_for_new(
+        self,
+        before: set[WatchKey],
+        timeout: float,
+        give_up: Callable[[], bool] = lambda: False,
+    ) -> bool:
+        """Wait until a watch not in ``before`` is open.
+
+        False after ``timeout``, or as soon as ``give_up()`` is true.
+        """
+        return _poll(lambda: bool(self.own() - before), timeout, give_up)
 
     def _local_addresses(self) -> set[Peer]:
         try:
@@ -107,13 +115,16 @@ def wait_for_sync(
     tracker: WatchTracker | None,
     watches_before: set[WatchKey],
     settle_delay: float = DEFAULT_SETTLE_DELAY,
+    ended: Callable[[], bool] = lambda: False,
 ) -> SyncOutcome:
     """Wait for a started controller to sync, by the best evidence available.
 
     First the controller's own ``wait_for_sync(timeout)`` or ``has_synced()``
     on ``handle``; then a new watch from this process on the server (not in
     ``watches_before``); then, with neither, ``settle_delay`` seconds. Never
-    raises for a controller that does not sync: ``synced`` is false.
+    raises for a controller that does not sync: ``synced`` is false. Polling
+    stops early once ``ended()`` is true: a controller that has already
+    returned (an async one that crashed) will not sync.
     """
     started = time.monotonic()
 
@@ -136,7 +147,7 @@ def wait_for_sync(
     has_synced = getattr(handle, "has_synced", None)
     if callable(has_synced):
         try:
-            synced = _poll(lambda: bool(has_synced()), timeout)
+            synced = _poll(lambda: bool(has_synced()), timeout, ended)
         except Exception as exc:
             return SyncOutcome(
                 synced=False,
@@ -147,19 +158,23 @@ def wait_for_sync(
         return SyncOutcome(synced, time.monotonic() - started, "has_synced")
 
     if tracker is not None:
-        synced = tracker.wait_for_new(watches_before, timeout)
+        synced = tracker.wait_for_new(watches_before, timeout, ended)
         return SyncOutcome(synced, time.monotonic() - started, "server-watch")
 
     time.sleep(min(settle_delay, timeout))
     return SyncOutcome(True, time.monotonic() - started, "settle")
 
 
-def _poll(condition: Callable[[], bool], timeout: float) -> bool:
+def _poll(
+    condition: Callable[[], bool], timeout: float, give_up: Callable[[], bool]
+) -> bool:
     deadline = time.monotonic() + timeout
     interval = POLL_FIRST
     while True:
         if condition():
             return True
+        if give_up():
+            return False
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             return False

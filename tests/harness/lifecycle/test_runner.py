@@ -159,3 +159,18 @@ def test_a_factory_object_without_stop_ends_the_run_as_a_configuration_error(
 def test_a_timeout_of_zero_is_refused(samples: Any, runners: Any, option: str) -> None:
     with pytest.raises(ConfigurationError, match="more than 0 seconds, got 0"):
         runners(samples.target("ThreadController"), **{option: 0})
+
+
+def test_an_async_controller_that_crashes_is_not_waited_for_until_the_sync_timeout(
+    samples: Any, runners: Any, fake_server: Any
+) -> None:
+    runner = runners(
+        samples.target("async_returns_early"), server=fake_server, sync_timeout=30
+    )
+
+    result = runner.run_cycle(0)
+
+    assert not result.synced
+    assert result.sync_seconds < 5
+    assert result.error is not None
+    assert "returned before ctx.stop was set" in result.error
