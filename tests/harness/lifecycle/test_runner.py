@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import itertools
 import json
 import time
 from collections.abc import Iterator
@@ -174,3 +175,36 @@ def test_an_async_controller_that_crashes_is_not_waited_for_until_the_sync_timeo
     assert result.sync_seconds < 5
     assert result.error is not None
     assert "returned before ctx.stop was set" in result.error
+
+
+def _gc_objects_per_cycle(runner: CycleRunner, samples: Any, cycles: int) -> list[int]:
+    counts = [0] * cycles
+    for index in range(cycles):
+        runner.run_cycle(index)
+        samples.module.SEEN.clear()
+        gc.collect()
+        counts[index] = len(gc.get_objects())
+    return counts
+
+
+@pytest.mark.parametrize("name", SHAPES)
+@pytest.mark.parametrize("scenario", ["lifecycle", "restart"])
+def test_the_runner_s_own_bookkeeping_does_not_grow_from_cycle_to_cycle(
+    samples: Any, runners: Any, name: str, scenario: str
+) -> None:
+    runner = runners(samples.target(name), scenario=scenario, settle_delay=0.0)
+
+    counts = _gc_objects_per_cycle(runner, samples, 12)
+
+    assert counts[4:] == [counts[4]] * 8
+
+
+def test_a_leaked_task_shows_as_growth_the_runner_does_not_hide(
+    samples: Any, runners: Any
+) -> None:
+    runner = runners(samples.target("async_leaves_task"), settle_delay=0.0)
+
+    counts = _gc_objects_per_cycle(runner, samples, 12)
+
+    growth = [after - before for before, after in itertools.pairwise(counts[4:])]
+    assert all(g > 0 for g in growth)
