@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from types import MappingProxyType
+from typing import Any
 
 from harness.errors import ConfigurationError
 from harness.lifecycle.adapters import Adapter, StopOutcome
@@ -256,11 +257,29 @@ SCENARIOS: Mapping[str, Scenario] = MappingProxyType(
 """Every scenario by name, in the order they are documented."""
 
 
-def get_scenario(name: str) -> Scenario:
-    """Find the scenario called ``name``, or say which names exist."""
+def get_scenario(name: str, **settings: float) -> Scenario:
+    """Find the scenario called ``name``, with some of its settings changed.
+
+    ``get_scenario("churn", rate=50)`` is the churn scenario at 50 operations
+    a second. Raises :class:`ConfigurationError` for an unknown name (listing
+    the known ones) or a setting the scenario does not have (listing its own).
+    """
     try:
-        return SCENARIOS[name]
+        scenario = SCENARIOS[name]
     except KeyError:
         raise ConfigurationError(
             f"unknown scenario {name!r}; expected one of: {', '.join(SCENARIOS)}"
         ) from None
+
+    own = [f.name for f in fields(scenario) if f.name not in _COMMON_FIELDS]
+    unknown = sorted(set(settings) - set(own))
+    if unknown:
+        raise ConfigurationError(
+            f"the {name} scenario has no setting {unknown[0]!r}; it has "
+            + (", ".join(own) if own else "none")
+        )
+    changes: dict[str, Any] = dict(settings)
+    return replace(scenario, **changes)
+
+
+_COMMON_FIELDS = frozenset(f.name for f in fields(Scenario))

@@ -59,6 +59,26 @@ def test_an_unknown_scenario_is_refused_with_the_known_names() -> None:
     assert ", ".join(DOCUMENTED) in message
 
 
+def test_a_scenario_s_settings_can_be_changed_by_name() -> None:
+    churn = get_scenario("churn", rate=50.0)
+
+    assert isinstance(churn, Churn)
+    assert churn.rate == 50.0
+    default = SCENARIOS["churn"]
+    assert isinstance(default, Churn)
+    assert churn.seconds == default.seconds
+
+
+def test_a_setting_a_scenario_does_not_have_is_refused_with_its_own() -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        get_scenario("churn", latency=1.0)
+
+    assert (
+        str(caught.value)
+        == "the churn scenario has no setting 'latency'; it has rate, seconds"
+    )
+
+
 @pytest.mark.parametrize("name", ["churn", "relist"])
 def test_a_scenario_that_drives_the_server_needs_one(
     name: str, contexts: ContextFactory, samples: Any
