@@ -255,3 +255,16 @@ def test_a_negative_latency_is_refused_before_it_reaches_the_server(
 ) -> None:
     with pytest.raises(ConfigurationError, match=r"0 seconds or more.* got -1"):
         control.set_latency(-1)
+
+
+def test_from_simulator_talks_https_to_a_simulator_serving_tls() -> None:
+    with SimulatorProcess(objects=4, namespaces=1, tls=True) as secure:
+        control = Control.from_simulator(secure)
+        try:
+            control.start_churn("leakhunt-0", 10)
+            assert control.churn()["running"] is True
+        finally:
+            control.stop_churn()
+
+        with pytest.raises(ServerError, match="CERTIFICATE_VERIFY_FAILED"):
+            Control(secure.url, secure.token).open_watches()
