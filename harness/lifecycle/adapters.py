@@ -307,7 +307,7 @@ class AsyncAdapter(Adapter):
                 thread_dump=dump_threads(),
                 pending_tasks=self._pending(),
             )
-        except BaseException:
+        except (Exception, asyncio.CancelledError):
             error = error or traceback.format_exc()
         seconds = time.monotonic() - started
         del future
@@ -326,6 +326,8 @@ class AsyncAdapter(Adapter):
 
 
 def _future_error(future: concurrent.futures.Future[None]) -> str | None:
+    if future.cancelled():
+        return "the controller's task was cancelled before ctx.stop was set"
     exc = future.exception()
     if exc is None:
         return None

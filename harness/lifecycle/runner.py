@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import threading
@@ -10,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.errors import ConfigurationError
+from harness.errors import ConfigurationError, HarnessError
 from harness.lifecycle.adapters import (
     DEFAULT_STOP_TIMEOUT,
     LOOP_CALL_TIMEOUT,
@@ -137,9 +138,11 @@ class CycleRunner:
     def run_cycle(self, index: int) -> CycleResult:
         """Run cycle ``index`` and say what happened; never raises for the controller.
 
-        Raises :class:`ConfigurationError` only for a target of the wrong
+        What the controller raises is recorded in the result. What ends the
+        run is raised: :class:`ConfigurationError` for a target of the wrong
         shape (a factory whose object has no ``stop()``, a generator that
-        never yields).
+        never yields), :class:`ServerError` from a server the scenario could
+        not drive.
         """
         result = CycleResult(cycle=index, scenario=self.scenario.name)
         if self.scenario.in_process:
@@ -184,11 +187,15 @@ class CycleRunner:
         )
         try:
             self._drive(session, result)
-        finally:
-            try:
+        except BaseException:
+            # NB: the run is ending; put the server back as well as it can,
+            # but the error that ends the run is the one to report.
+            with contextlib.suppress(Exception):
                 self.scenario.after_stop(session)
-            except Exception:
-                result.add_error(traceback.format_exc())
+            raise
+        else:
+            self.scenario.after_stop(session)
+        finally:
             for outcome in session.stops:
                 result.add_stop(outcome)
             result.notes.extend(session.notes)
@@ -216,6 +223,8 @@ class CycleRunner:
                 if sync.error is not None:
                     result.add_error(sync.error)
             scenario.apply(session)
+        except HarnessError:
+            raise
         except Exception:
             result.add_error(traceback.format_exc())
         finally:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
 import pytest
 
-from harness.errors import ConfigurationError
+from harness.errors import ConfigurationError, ServerError
 from harness.lifecycle.context import ContextFactory
 from harness.lifecycle.runner import CycleRunner
 from harness.lifecycle.scenarios import SCENARIOS, Churn, IdleStop, get_scenario
@@ -172,3 +173,18 @@ def test_relist_notes_a_controller_that_never_watches_again(
     assert len(result.notes) == 2
     assert "after the server expired its watch (410 Gone)" in result.notes[0]
     assert "after the server dropped its watch connection" in result.notes[1]
+
+
+def test_a_server_that_cannot_be_driven_ends_the_run_after_stopping_the_controller(
+    run: Any, fake_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(namespace: str, rate: float) -> None:
+        raise ServerError(f"POST /churn on the simulator failed with 404: {namespace}")
+
+    monkeypatch.setattr(fake_server, "start_churn", refuse)
+
+    with pytest.raises(ServerError, match="failed with 404: soak"):
+        run("Watcher", "churn", server=fake_server)
+
+    assert fake_server.names() == ["stop_churn"]
+    assert not [t for t in threading.enumerate() if t.name == "watcher"]
