@@ -41,7 +41,7 @@ class CycleSession:
     settle_delay: float
     notes: list[str] = field(default_factory=list)
     stops: list[StopOutcome] = field(default_factory=list)
-    _watches_before: set[WatchKey] = field(default_factory=set)
+    _watches_before: set[WatchKey] = field(default_factory=set, init=False)
 
     def start(self) -> None:
         """Start the controller, remembering which watches were open before."""

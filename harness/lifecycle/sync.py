@@ -24,8 +24,10 @@ DEFAULT_SETTLE_DELAY = 0.5
 """Seconds given to a controller that offers no sync signal and no server to ask."""
 
 POLL_FIRST = 0.01
+"""Seconds before the second look at has_synced() or the watch registry."""
+
 POLL_MAX = 0.2
-"""Polling backoff bounds, in seconds, for has_synced() and the watch registry."""
+"""Longest pause, in seconds, between two looks; the pause doubles up to it."""
 
 Peer = tuple[ipaddress.IPv4Address | ipaddress.IPv6Address, int]
 
