@@ -11,7 +11,6 @@ and length; watching from a revision older than the history answers 410 Gone.
 from __future__ import annotations
 
 import logging
-import re
 import secrets
 import time
 import uuid
@@ -25,6 +24,12 @@ import orjson
 from harness.apiserver import status as errors
 from harness.apiserver.resources import CRD, NAMESPACES, ResourceRegistry, ResourceType
 from harness.apiserver.selectors import FieldSelector, LabelSelector
+from harness.apiserver.validation import (
+    crd_status,
+    validate_crd,
+    validate_metadata,
+    validate_name,
+)
 from harness.apiserver.watchers import (
     ADDED,
     DELETED,
@@ -48,10 +53,6 @@ PROTECTED_NAMESPACES = ("default", "kube-system", "kube-public")
 INTERN_LIMIT = 4096
 """Distinct label and field maps shared between objects before starting over."""
 
-_SUBDOMAIN = re.compile(
-    r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*"
-)
-_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 _EMPTY: Mapping[str, str] = {}
 _GENERATED_SUFFIX = "bcdfghjklmnpqrstvwxz2456789"
 
@@ -202,7 +203,7 @@ class Store:
                 secrets.choice(_GENERATED_SUFFIX) for _ in range(5)
             )
             meta["name"] = name
-        self._validate_name(resource, name)
+        validate_name(resource, name)
         assert isinstance(name, str)
 
         if resource.namespaced:
@@ -212,9 +213,9 @@ class Store:
         if self.find(resource, namespace, name) is not None:
             raise errors.already_exists(resource.plural, resource.group, name)
 
-        self._validate_metadata(resource, meta)
+        validate_metadata(resource, meta)
         if resource == CRD:
-            _validate_crd(obj)
+            validate_crd(obj)
         obj["apiVersion"] = resource.api_version
         obj["kind"] = resource.kind
         for server_set in ("deletionTimestamp", "deletionGracePeriodSeconds"):
@@ -251,9 +252,9 @@ class Store:
         expected = meta.get("resourceVersion")
         if expected and expected != str(current.revision):
             raise errors.conflict(resource.plural, resource.group, name)
-        self._validate_metadata(resource, meta)
+        validate_metadata(resource, meta)
         if resource == CRD and subresource is None:
-            _validate_crd(obj)
+            validate_crd(obj)
 
         old = current.load()
         new = _merged(resource, old, obj, subresource)
@@ -485,64 +486,6 @@ class Store:
         if wanted is not None and wanted != meta["resourceVersion"]:
             raise errors.conflict(resource.plural, resource.group, name)
 
-    def _validate_name(self, resource: ResourceType, name: object) -> None:
-        if not name:
-            raise errors.invalid(
-                resource.kind,
-                resource.group,
-                "",
-                "metadata.name",
-                "Required value: name or generateName is required",
-            )
-        pattern, limit = (_LABEL, 63) if resource == NAMESPACES else (_SUBDOMAIN, 253)
-        if (
-            not isinstance(name, str)
-            or len(name) > limit
-            or not pattern.fullmatch(name)
-        ):
-            raise errors.invalid(
-                resource.kind,
-                resource.group,
-                str(name),
-                "metadata.name",
-                f"Invalid value: {name!r}: a lowercase RFC 1123 "
-                f"{'label' if limit == 63 else 'subdomain'} of at most {limit} "
-                "characters must consist of lower case alphanumeric characters, "
-                "'-' or '.', and must start and end with an alphanumeric character",
-            )
-
-    def _validate_metadata(
-        self, resource: ResourceType, meta: Mapping[str, Any]
-    ) -> None:
-        name = str(meta.get("name", ""))
-        for map_field in ("labels", "annotations"):
-            value = meta.get(map_field)
-            if value is None:
-                continue
-            if not isinstance(value, dict) or not all(
-                isinstance(v, str) for v in value.values()
-            ):
-                raise errors.invalid(
-                    resource.kind,
-                    resource.group,
-                    name,
-                    f"metadata.{map_field}",
-                    f"Invalid value: {orjson.dumps(value).decode()[:200]}: "
-                    "expected a map of string keys to string values",
-                )
-        finalizers = meta.get("finalizers")
-        if finalizers is not None and (
-            not isinstance(finalizers, list)
-            or not all(isinstance(f, str) for f in finalizers)
-        ):
-            raise errors.invalid(
-                resource.kind,
-                resource.group,
-                name,
-                "metadata.finalizers",
-                "Invalid value: expected a list of strings",
-            )
-
     def _default_on_create(
         self, resource: ResourceType, obj: dict[str, Any], *, keep_status: bool
     ) -> None:
@@ -550,7 +493,7 @@ class Store:
             obj.setdefault("spec", {})["finalizers"] = ["kubernetes"]
             obj["status"] = {"phase": "Active"}
         elif resource == CRD:
-            obj["status"] = _crd_status(obj)
+            obj["status"] = crd_status(obj)
         elif resource.has_status and not keep_status:
             # NB: a create ignores the status of a resource that has a status
             # subresource; pods start Pending until a kubelet says otherwise.
@@ -647,78 +590,3 @@ def _selectable_fields(
         else:
             fields[path] = ""
     return fields
-
-
-def _crd_status(crd: Mapping[str, Any]) -> dict[str, Any]:
-    names = crd.get("spec", {}).get("names", {})
-    accepted = dict(names)
-    accepted.setdefault("singular", str(names.get("kind", "")).lower())
-    accepted.setdefault("listKind", f"{names.get('kind', '')}List")
-    stamp = now_rfc3339()
-    return {
-        "acceptedNames": accepted,
-        "conditions": [
-            {
-                "type": condition,
-                "status": "True",
-                "lastTransitionTime": stamp,
-                "reason": reason,
-                "message": message,
-            }
-            for condition, reason, message in (
-                ("NamesAccepted", "NoConflicts", "no conflicts found"),
-                (
-                    "Established",
-                    "InitialNamesAccepted",
-                    "the initial names have been accepted",
-                ),
-            )
-        ],
-        "storedVersions": [
-            v["name"]
-            for v in crd.get("spec", {}).get("versions", [])
-            if v.get("storage")
-        ],
-    }
-
-
-def _validate_crd(crd: Mapping[str, Any]) -> None:
-    name = str(crd.get("metadata", {}).get("name", ""))
-    spec = crd.get("spec")
-
-    def fail(field: str, detail: str) -> errors.ApiError:
-        return errors.invalid(
-            "CustomResourceDefinition", "apiextensions.k8s.io", name, field, detail
-        )
-
-    if not isinstance(spec, dict):
-        raise fail("spec", "Required value")
-    names = spec.get("names")
-    if not isinstance(spec.get("group"), str) or not spec["group"]:
-        raise fail("spec.group", "Required value")
-    if not isinstance(names, dict):
-        raise fail("spec.names", "Required value")
-    for key in ("plural", "kind"):
-        if not isinstance(names.get(key), str) or not names[key]:
-            raise fail(f"spec.names.{key}", "Required value")
-    if name != f"{names['plural']}.{spec['group']}":
-        raise fail(
-            "metadata.name",
-            f'Invalid value: {name!r}: must be spec.names.plural+"."+spec.group '
-            f"({names['plural']}.{spec['group']})",
-        )
-    versions = spec.get("versions")
-    if not isinstance(versions, list) or not versions:
-        raise fail(
-            "spec.versions",
-            "Invalid value: must have exactly one version marked as storage version",
-        )
-    for index, version in enumerate(versions):
-        if not isinstance(version, dict) or not isinstance(version.get("name"), str):
-            raise fail(f"spec.versions[{index}].name", "Required value")
-    if spec.get("scope", "Namespaced") not in ("Namespaced", "Cluster"):
-        raise fail(
-            "spec.scope",
-            f"Unsupported value: {spec.get('scope')!r}: supported values: "
-            '"Cluster", "Namespaced"',
-        )

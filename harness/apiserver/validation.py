@@ -1,0 +1,154 @@
+"""Validation of incoming objects: names, metadata and CRDs, as kube refuses them."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+from harness.apiserver import status as errors
+from harness.apiserver.resources import NAMESPACES, ResourceType
+
+logger = logging.getLogger(__name__)
+
+_SUBDOMAIN = re.compile(
+    r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*"
+)
+_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+
+
+def validate_name(resource: ResourceType, name: object) -> None:
+    """Raise the 422 for a missing name, or one kube-apiserver would refuse."""
+    if not name:
+        raise errors.invalid(
+            resource.kind,
+            resource.group,
+            "",
+            "metadata.name",
+            "Required value: name or generateName is required",
+        )
+    pattern, limit = (_LABEL, 63) if resource == NAMESPACES else (_SUBDOMAIN, 253)
+    if not isinstance(name, str) or len(name) > limit or not pattern.fullmatch(name):
+        raise errors.invalid(
+            resource.kind,
+            resource.group,
+            str(name),
+            "metadata.name",
+            f"Invalid value: {name!r}: a lowercase RFC 1123 "
+            f"{'label' if limit == 63 else 'subdomain'} of at most {limit} "
+            "characters must consist of lower case alphanumeric characters, "
+            "'-' or '.', and must start and end with an alphanumeric character",
+        )
+
+
+def validate_metadata(resource: ResourceType, meta: Mapping[str, Any]) -> None:
+    """Raise the 422 for labels, annotations or finalizers of the wrong shape."""
+    name = str(meta.get("name", ""))
+    for map_field in ("labels", "annotations"):
+        value = meta.get(map_field)
+        if value is None:
+            continue
+        if not isinstance(value, dict) or not all(
+            isinstance(v, str) for v in value.values()
+        ):
+            raise errors.invalid(
+                resource.kind,
+                resource.group,
+                name,
+                f"metadata.{map_field}",
+                f"Invalid value: {orjson.dumps(value).decode()[:200]}: "
+                "expected a map of string keys to string values",
+            )
+    finalizers = meta.get("finalizers")
+    if finalizers is not None and (
+        not isinstance(finalizers, list)
+        or not all(isinstance(f, str) for f in finalizers)
+    ):
+        raise errors.invalid(
+            resource.kind,
+            resource.group,
+            name,
+            "metadata.finalizers",
+            "Invalid value: expected a list of strings",
+        )
+
+
+def crd_status(crd: Mapping[str, Any]) -> dict[str, Any]:
+    """Return the status of a CRD that is established at once."""
+    names = crd.get("spec", {}).get("names", {})
+    accepted = dict(names)
+    accepted.setdefault("singular", str(names.get("kind", "")).lower())
+    accepted.setdefault("listKind", f"{names.get('kind', '')}List")
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    return {
+        "acceptedNames": accepted,
+        "conditions": [
+            {
+                "type": condition,
+                "status": "True",
+                "lastTransitionTime": stamp,
+                "reason": reason,
+                "message": message,
+            }
+            for condition, reason, message in (
+                ("NamesAccepted", "NoConflicts", "no conflicts found"),
+                (
+                    "Established",
+                    "InitialNamesAccepted",
+                    "the initial names have been accepted",
+                ),
+            )
+        ],
+        "storedVersions": [
+            v["name"]
+            for v in crd.get("spec", {}).get("versions", [])
+            if v.get("storage")
+        ],
+    }
+
+
+def validate_crd(crd: Mapping[str, Any]) -> None:
+    """Raise the 422 for a CRD the simulator could not serve."""
+    name = str(crd.get("metadata", {}).get("name", ""))
+    spec = crd.get("spec")
+
+    def fail(field: str, detail: str) -> errors.ApiError:
+        return errors.invalid(
+            "CustomResourceDefinition", "apiextensions.k8s.io", name, field, detail
+        )
+
+    if not isinstance(spec, dict):
+        raise fail("spec", "Required value")
+    names = spec.get("names")
+    if not isinstance(spec.get("group"), str) or not spec["group"]:
+        raise fail("spec.group", "Required value")
+    if not isinstance(names, dict):
+        raise fail("spec.names", "Required value")
+    for key in ("plural", "kind"):
+        if not isinstance(names.get(key), str) or not names[key]:
+            raise fail(f"spec.names.{key}", "Required value")
+    if name != f"{names['plural']}.{spec['group']}":
+        raise fail(
+            "metadata.name",
+            f'Invalid value: {name!r}: must be spec.names.plural+"."+spec.group '
+            f"({names['plural']}.{spec['group']})",
+        )
+    versions = spec.get("versions")
+    if not isinstance(versions, list) or not versions:
+        raise fail(
+            "spec.versions",
+            "Invalid value: must have exactly one version marked as storage version",
+        )
+    for index, version in enumerate(versions):
+        if not isinstance(version, dict) or not isinstance(version.get("name"), str):
+            raise fail(f"spec.versions[{index}].name", "Required value")
+    if spec.get("scope", "Namespaced") not in ("Namespaced", "Cluster"):
+        raise fail(
+            "spec.scope",
+            f"Unsupported value: {spec.get('scope')!r}: supported values: "
+            '"Cluster", "Namespaced"',
+        )
