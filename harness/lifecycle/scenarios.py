@@ -106,8 +106,8 @@ class Scenario:
 class Churn(Scenario):
     """Churn has the server create, update and delete objects around the stop."""
 
-    rate: float = 20.0
-    """Operations per second."""
+    rate: float | None = None
+    """Operations per second; None leaves it to the server control's own rate."""
 
     seconds: float = 2.0
     """How long the controller handles churn before it is asked to stop."""
@@ -257,7 +257,7 @@ SCENARIOS: Mapping[str, Scenario] = MappingProxyType(
 """Every scenario by name, in the order they are documented."""
 
 
-def get_scenario(name: str, **settings: float) -> Scenario:
+def get_scenario(name: str, **settings: float | None) -> Scenario:
     """Find the scenario called ``name``, with some of its settings changed.
 
     ``get_scenario("churn", rate=50)`` is the churn scenario at 50 operations

@@ -18,11 +18,12 @@ class ServerControl(Protocol):
     acted, so a scenario can rely on the effect having happened.
     """
 
-    def start_churn(self, namespace: str, rate: float) -> None:
+    def start_churn(self, namespace: str, rate: float | None = None) -> None:
         """Start creating, updating and deleting objects in ``namespace``.
 
-        ``rate`` is in operations per second; the churned objects carry the
-        seeded objects' label, so a controller scoped by it sees them.
+        ``rate`` is in operations per second, or None for the control's own
+        default (the soak's ``--churn``); the churned objects carry the seeded
+        objects' label, so a controller scoped by it sees them.
         """
 
     def stop_churn(self) -> None:

@@ -81,7 +81,7 @@ class FakeServer:
                     self._next_id += 1
                     self._connections.append((self._next_id, connection))
 
-    def start_churn(self, namespace: str, rate: float) -> None:
+    def start_churn(self, namespace: str, rate: float | None = None) -> None:
         self.calls.append(("start_churn", (namespace, rate)))
 
     def stop_churn(self) -> None:

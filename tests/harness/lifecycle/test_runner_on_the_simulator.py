@@ -2,7 +2,7 @@
 
 These cycles go over real sockets: the informer lists and watches the
 simulator, the harness judges the sync by the simulator's open-watch registry
-and drives it through its control endpoints.
+and drives it through its control client.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from harness.apiserver.process import SimulatorProcess
 from harness.lifecycle.context import ContextFactory
 from harness.lifecycle.runner import CycleRunner
 from harness.lifecycle.sync import WatchTracker
+from harness.workload.control import Control
 
 RELEASE_SECONDS = 10.0
 """How long teardown keeps expiring watches to free informers hung in one."""
@@ -26,31 +27,6 @@ RELEASE_SECONDS = 10.0
 
 def _informer_threads() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name == "SharedInformer"]
-
-
-class SimulatorControl:
-    """The lifecycle's ServerControl over the simulator's control endpoints."""
-
-    def __init__(self, simulator: SimulatorProcess) -> None:
-        self.simulator = simulator
-
-    def start_churn(self, namespace: str, rate: float) -> None:
-        self.simulator.control("POST", "/churn", {"namespace": namespace, "rate": rate})
-
-    def stop_churn(self) -> None:
-        self.simulator.control("DELETE", "/churn")
-
-    def expire_watches(self) -> None:
-        self.simulator.control("POST", "/watches/expire")
-
-    def drop_watches(self) -> None:
-        self.simulator.control("POST", "/watches/drop")
-
-    def set_latency(self, seconds: float) -> None:
-        self.simulator.control("POST", "/faults", {"latencySeconds": seconds})
-
-    def open_watches(self) -> list[dict[str, Any]]:
-        return self.simulator.open_watches()
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +38,7 @@ def simulator() -> Iterator[SimulatorProcess]:
 @pytest.fixture
 def informer_cycles(simulator: SimulatorProcess, samples: Any) -> Iterator[Any]:
     """Run cycles of a SharedInformer controller through a scenario."""
-    server = SimulatorControl(simulator)
+    server = Control.from_simulator(simulator)
     contexts = ContextFactory.from_kubeconfig(
         simulator.kubeconfig, simulator.namespaces[0]
     )
@@ -114,7 +90,7 @@ def test_a_shared_informer_syncs_and_stops_cleanly_cycle_after_cycle(
         assert not result.stop_timed_out, result.thread_dump
         assert result.error is None
         assert all("exited in" in note for note in result.notes)
-    assert WatchTracker(SimulatorControl(simulator)).own() == set()
+    assert WatchTracker(Control.from_simulator(simulator)).own() == set()
     assert all(ref() is None for ref in samples.module.SEEN)
 
 

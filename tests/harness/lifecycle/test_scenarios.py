@@ -104,6 +104,16 @@ def test_churn_runs_while_the_controller_runs_and_through_its_stop(
     assert fake_server.calls == [("start_churn", ("soak", 50.0)), ("stop_churn", ())]
 
 
+def test_churn_leaves_the_rate_to_the_server_control_unless_told(
+    run: Any, fake_server: Any
+) -> None:
+    churn = get_scenario("churn", seconds=0.1)
+
+    run("Watcher", churn, server=fake_server)
+
+    assert fake_server.calls[0] == ("start_churn", ("soak", None))
+
+
 def test_early_stop_slows_the_server_and_does_not_wait_for_the_sync(
     run: Any, fake_server: Any
 ) -> None:
@@ -178,7 +188,7 @@ def test_relist_notes_a_controller_that_never_watches_again(
 def test_a_server_that_cannot_be_driven_ends_the_run_after_stopping_the_controller(
     run: Any, fake_server: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def refuse(namespace: str, rate: float) -> None:
+    def refuse(namespace: str, rate: float | None = None) -> None:
         raise ServerError(f"POST /churn on the simulator failed with 404: {namespace}")
 
     monkeypatch.setattr(fake_server, "start_churn", refuse)
