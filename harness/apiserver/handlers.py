@@ -491,12 +491,12 @@ class ResourceHandlers:
     async def _delete_options(self, request: web.Request) -> Preconditions | None:
         if not request.can_read_body:
             return None
-        options = await read_json(request, "delete options", allow_empty=True)
+        options = await read_json(request, "DeleteOptions body", allow_empty=True)
         if options is None:
             return None
         if not isinstance(options, dict):
             raise errors.bad_request(
-                "the delete options must be a JSON object, got "
+                "the DeleteOptions body must be a JSON object, got "
                 f"{type(options).__name__}"
             )
         if options.get("dryRun"):

@@ -198,10 +198,17 @@ class Store:
         if not isinstance(meta, dict):
             meta = obj["metadata"] = {}
         name = meta.get("name")
-        if not name and meta.get("generateName"):
-            name = meta["generateName"] + "".join(
-                secrets.choice(_GENERATED_SUFFIX) for _ in range(5)
-            )
+        prefix = meta.get("generateName")
+        if not name and prefix:
+            if not isinstance(prefix, str):
+                raise errors.invalid(
+                    resource.kind,
+                    resource.group,
+                    "",
+                    "metadata.generateName",
+                    f"Invalid value: {prefix!r}: expected a string such as 'web-'",
+                )
+            name = prefix + "".join(secrets.choice(_GENERATED_SUFFIX) for _ in range(5))
             meta["name"] = name
         validate_name(resource, name)
         assert isinstance(name, str)
@@ -229,10 +236,11 @@ class Store:
         meta["generation"] = 1
         self._default_on_create(resource, obj, keep_status=keep_status)
 
-        entry = self._commit(resource, namespace, name, obj, ADDED, previous=None)
+        # NB: a CRD is registered before it is stored, so a CRD the registry
+        # cannot serve is refused whole instead of stored half-served.
         if resource == CRD:
             self.registry.register_crd(obj)
-        return entry
+        return self._commit(resource, namespace, name, obj, ADDED, previous=None)
 
     def update(
         self,
@@ -270,10 +278,9 @@ class Store:
 
         if "deletionTimestamp" in new_meta and not new_meta.get("finalizers"):
             return self._remove(resource, namespace, name, new, current)
-        entry = self._commit(resource, namespace, name, new, MODIFIED, previous=current)
         if resource == CRD:
             self.registry.register_crd(new)
-        return entry
+        return self._commit(resource, namespace, name, new, MODIFIED, previous=current)
 
     def delete(
         self,

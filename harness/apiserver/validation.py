@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import orjson
@@ -137,7 +137,24 @@ def validate_crd(crd: Mapping[str, Any]) -> None:
             f'Invalid value: {name!r}: must be spec.names.plural+"."+spec.group '
             f"({names['plural']}.{spec['group']})",
         )
-    versions = spec.get("versions")
+    _validate_versions(spec.get("versions"), fail)
+    for key in ("shortNames", "categories"):
+        listed = names.get(key)
+        if listed is not None and (
+            not isinstance(listed, list) or not all(isinstance(n, str) for n in listed)
+        ):
+            raise fail(f"spec.names.{key}", "Invalid value: expected a list of strings")
+    if spec.get("scope", "Namespaced") not in ("Namespaced", "Cluster"):
+        raise fail(
+            "spec.scope",
+            f"Unsupported value: {spec.get('scope')!r}: supported values: "
+            '"Cluster", "Namespaced"',
+        )
+
+
+def _validate_versions(
+    versions: object, fail: Callable[[str, str], errors.ApiError]
+) -> None:
     if not isinstance(versions, list) or not versions:
         raise fail(
             "spec.versions",
@@ -146,9 +163,9 @@ def validate_crd(crd: Mapping[str, Any]) -> None:
     for index, version in enumerate(versions):
         if not isinstance(version, dict) or not isinstance(version.get("name"), str):
             raise fail(f"spec.versions[{index}].name", "Required value")
-    if spec.get("scope", "Namespaced") not in ("Namespaced", "Cluster"):
-        raise fail(
-            "spec.scope",
-            f"Unsupported value: {spec.get('scope')!r}: supported values: "
-            '"Cluster", "Namespaced"',
-        )
+        subresources = version.get("subresources")
+        if subresources is not None and not isinstance(subresources, dict):
+            raise fail(
+                f"spec.versions[{index}].subresources",
+                'Invalid value: expected an object such as {"status": {}}',
+            )

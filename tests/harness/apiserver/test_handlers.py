@@ -328,6 +328,25 @@ CASES = [
     (
         "POST",
         "/api/v1/namespaces/default/configmaps",
+        b'{"metadata": {"generateName": 12}}',
+        (422, "Invalid", "metadata.generateName"),
+    ),
+    (
+        "POST",
+        "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+        b'{"metadata": {"name": "a.b"}, "spec": {"group": "b", "versions": '
+        b'[{"name": "v1"}], "names": {"plural": "a", "kind": "A", "shortNames": 5}}}',
+        (422, "Invalid", "spec.names.shortNames"),
+    ),
+    (
+        "DELETE",
+        "/api/v1/namespaces/default/configmaps/x",
+        b"{bad",
+        (400, "BadRequest", "DeleteOptions body is not valid JSON"),
+    ),
+    (
+        "POST",
+        "/api/v1/namespaces/default/configmaps",
         b"{not json",
         (400, "BadRequest", "not valid JSON"),
     ),
