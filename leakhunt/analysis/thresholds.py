@@ -22,8 +22,8 @@ class Thresholds:
     above the minimum growth, and the Kendall trend test must reach
     ``alpha``. Exact counts need ``exact_points`` cycles rising by at least
     one each. Automatic warm-up drops at most ``max_warmup_fraction`` of the
-    cycles. A plateau is judged on the last ``plateau_fraction`` of the
-    cycles after warm-up, and at least ``plateau_points`` of them.
+    cycles. Growth that stops and then stays flat for at least
+    ``plateau_points`` cycles is a plateau (a bounded cache), not a leak.
     """
 
     min_growth: Mapping[str, float | str] = field(default_factory=dict)
@@ -31,7 +31,6 @@ class Thresholds:
     alpha: float = 0.01
     exact_points: int = 5
     max_warmup_fraction: float = 0.5
-    plateau_fraction: float = 1 / 3
     plateau_points: int = 5
     _parsed: dict[str, float] = field(
         init=False, repr=False, compare=False, default_factory=dict
@@ -39,7 +38,11 @@ class Thresholds:
 
     def __post_init__(self) -> None:
         """Check every knob and parse sizes, naming what is accepted."""
-        for name in ("confidence", "alpha", "max_warmup_fraction", "plateau_fraction"):
+        for name in (
+            "confidence",
+            "alpha",
+            "max_warmup_fraction",
+        ):
             value = getattr(self, name)
             if not 0 < value < 1:
                 raise UsageError(f"expected {name} between 0 and 1, got {value!r}")

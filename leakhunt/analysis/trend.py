@@ -74,52 +74,65 @@ def detect_warmup(
 ) -> int:
     """Return how many leading points are warm-up rather than steady behaviour.
 
-    Walks from the first point: a point is warm-up when it lies more than
-    :data:`WARMUP_OUTLIER_SCALES` robust scales (MAD of the residuals, at
-    least ``scale_floor``) off the Theil-Sen line through the points after
-    it. The first point that fits ends the warm-up. A leak that is linear
-    from the start therefore keeps every point, while a jump in cycle 1 or
-    a cache filling over the first cycles is set aside. At most
+    The steady state is the Theil-Sen line through the second half of the
+    series, with a robust scale (MAD of its residuals, at least
+    ``scale_floor``). Walking from the first point, a point is warm-up while
+    it lies more than :data:`WARMUP_OUTLIER_SCALES` scales off that line
+    extended back; the first point that fits ends the warm-up. A leak that
+    is linear from the start therefore keeps every point, while a jump in
+    cycle 1 or a cache filling over the first cycles is set aside. At most
     ``max_warmup`` points are dropped, and at least three are always kept.
     """
-    warmup = 0
-    while warmup < max_warmup and len(y) - warmup - 1 >= MIN_TREND_POINTS:
-        tail_x = x[warmup + 1 :]
-        tail_y = y[warmup + 1 :]
-        fit = stats.theilslopes(tail_y, tail_x)
-        residuals = tail_y - (fit.intercept + fit.slope * tail_x)
-        spread = float(np.median(np.abs(residuals - np.median(residuals))))
-        scale = max(_MAD_TO_SIGMA * spread, scale_floor)
+    limit = min(max_warmup, len(y) - MIN_TREND_POINTS)
+    if limit <= 0:
+        return 0
 
-        offset = y[warmup] - (fit.intercept + fit.slope * x[warmup])
-        if abs(offset) <= WARMUP_OUTLIER_SCALES * scale:
-            break
-        warmup += 1
-    return warmup
+    steady = min(len(y) // 2, len(y) - MIN_TREND_POINTS)
+    steady_x, steady_y = x[steady:], y[steady:]
+    fit = stats.theilslopes(steady_y, steady_x)
+    residuals = steady_y - (fit.intercept + fit.slope * steady_x)
+    spread = float(np.median(np.abs(residuals - np.median(residuals))))
+    scale = max(_MAD_TO_SIGMA * spread, scale_floor)
+
+    offsets = np.abs(y[:limit] - (fit.intercept + fit.slope * x[:limit]))
+    fits = np.flatnonzero(offsets <= WARMUP_OUTLIER_SCALES * scale)
+    return int(fits[0]) if len(fits) else limit
 
 
-def growth_stopped(
-    x: FloatArray,
-    y: FloatArray,
-    trend: Trend,
-    *,
-    min_growth: float,
-    window: int,
-    confidence: float = 0.95,
-) -> bool:
-    """Tell whether growth over the series has stopped in its last ``window`` points.
+def plateau_start(
+    x: FloatArray, y: FloatArray, *, rate: float, min_points: int
+) -> int | None:
+    """Return where growth stopped, or None when the series keeps growing.
 
-    A bounded cache grows, then plateaus; a leak keeps growing. Growth has
-    stopped when the recent slope is below ``min_growth`` *and* its upper
-    confidence bound is below the slope of the whole series: noise alone in
-    a short window cannot make a real leak look like a plateau, because a
-    noisy window has a wide interval.
+    A bounded cache grows, then stops; a leak keeps growing. Splits are
+    tried from the earliest that leaves three points before it, so that the
+    longest flat stretch wins: the series is fitted as a Theil-Sen line up
+    to the split and a flat level (the median) after it. The first split
+    whose "grow, then stop" fit explains the series better than one straight
+    line (smaller sum of absolute residuals), with at least ``min_points``
+    points after it rising by less than half of ``rate`` per cycle (the
+    growth the series would need to be a leak), is where growth stopped.
+    Noise can hide a leak's last cycles this way only by chance, which
+    delays a verdict by a few cycles; a plateau passes every time.
     """
-    if len(y) < window + MIN_TREND_POINTS:
-        return False
+    if len(y) < min_points + MIN_TREND_POINTS:
+        return None
 
-    recent = stats.theilslopes(y[-window:], x[-window:], alpha=confidence)
-    return bool(recent.slope < min_growth and recent.high_slope < trend.slope)
+    line = stats.theilslopes(y, x)
+    straight = float(np.sum(np.abs(y - (line.intercept + line.slope * x))))
+
+    for split in range(MIN_TREND_POINTS, len(y) - min_points + 1):
+        tail_slope = float(stats.theilslopes(y[split:], x[split:]).slope)
+        if tail_slope >= rate / 2:
+            continue
+
+        head = stats.theilslopes(y[:split], x[:split])
+        head_error = np.abs(y[:split] - (head.intercept + head.slope * x[:split]))
+        tail = y[split:]
+        error = float(np.sum(head_error) + np.sum(np.abs(tail - np.median(tail))))
+        if error < straight:
+            return split
+    return None
 
 
 def strictly_increasing(y: FloatArray) -> bool:

@@ -17,8 +17,8 @@ from leakhunt.analysis.trend import (
     Trend,
     detect_warmup,
     fit_trend,
-    growth_stopped,
     ordering_p_value,
+    plateau_start,
     strictly_increasing,
 )
 from leakhunt.probes.objects import TYPE_SIGNAL_PREFIX
@@ -69,9 +69,10 @@ def judge(
     detects warm-up per series. A series is a leak when its exact deltas all
     rise (integer signals, over at least ``thresholds.exact_points`` cycles),
     or when its Theil-Sen interval lies above the signal's minimum growth,
-    the Kendall test reaches ``thresholds.alpha``, and growth has not stopped
-    in the last cycles (a plateau). Signals missing from the registry are
-    kept in the report but not judged. Pure: safe to call in any process.
+    the Kendall test reaches ``thresholds.alpha``, and growth has not
+    stopped (a series that grows, then stays flat is a bounded cache, not a
+    leak). Signals missing from the registry are kept in the report but not
+    judged. Pure: safe to call in any process.
     """
     limits = thresholds if thresholds is not None else Thresholds()
     registry = signals if signals is not None else default_signals()
@@ -132,22 +133,19 @@ def judge_series(
         return None
 
     # Finally, growth that has stopped is a bounded cache, not a leak.
-    plateau_window = max(
-        thresholds.plateau_points, math.ceil(len(y) * thresholds.plateau_fraction)
-    )
-    if growth_stopped(
+    plateau = plateau_start(
         x,
         y,
-        trend,
-        min_growth=min_growth,
-        window=plateau_window,
-        confidence=thresholds.confidence,
-    ):
+        rate=max(min_growth, trend.slope),
+        min_points=thresholds.plateau_points,
+    )
+    if plateau is not None:
         logger.debug(
-            "Signal %s grew by %s per cycle and then stopped growing; "
+            "Signal %s grew by %s per cycle and stopped growing at cycle %d; "
             "treating it as a bounded cache.",
             name,
             format_quantity(trend.slope, spec.unit),
+            int(x[plateau]) + 1,
         )
         return None
 

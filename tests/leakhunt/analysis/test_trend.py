@@ -8,9 +8,9 @@ import pytest
 from leakhunt.analysis.trend import (
     detect_warmup,
     fit_trend,
-    growth_stopped,
     increasing_p_value,
     ordering_p_value,
+    plateau_start,
     strictly_increasing,
 )
 
@@ -67,16 +67,14 @@ def test_growth_that_stops_is_a_plateau() -> None:
     x = cycles(30)
     y = np.minimum(x * 10, 150.0)
 
-    trend = fit_trend(x, y)
-
-    assert growth_stopped(x, y, trend, min_growth=0.5, window=10)
+    assert plateau_start(x, y, rate=fit_trend(x, y).slope, min_points=5) is not None
 
 
 def test_growth_that_goes_on_is_no_plateau() -> None:
     x = cycles(30)
     y = x * 10
 
-    assert not growth_stopped(x, y, fit_trend(x, y), min_growth=0.5, window=10)
+    assert plateau_start(x, y, rate=10, min_points=5) is None
 
 
 def test_exact_deltas_must_each_be_at_least_one() -> None:
