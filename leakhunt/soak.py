@@ -21,7 +21,11 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from harness.lifecycle.scenarios import SCENARIOS
-from leakhunt.analysis.lifecycle import first_error, lifecycle_findings
+from leakhunt.analysis.lifecycle import (
+    first_error,
+    handler_findings,
+    lifecycle_findings,
+)
 from leakhunt.analysis.server import ServerEvidence, server_findings
 from leakhunt.analysis.verdict import attach_details, judge
 from leakhunt.errors import UsageError
@@ -118,6 +122,8 @@ class _Run:
     results: list[dict[str, Any]] = field(default_factory=list)
     server: ServerEvidence = field(default_factory=ServerEvidence)
     details: dict[str, Any] = field(default_factory=dict)
+    handler_frames: list[dict[str, Any]] = field(default_factory=list)
+    busiest_handlers: float = 0.0
     findings: list[Finding] = field(default_factory=list)
     error: dict[str, object] | None = None
     interrupted: bool = False
@@ -201,7 +207,11 @@ def _drive(
         # The worker is idle now: read what the cycle did on the server side.
         previous, reading = reading, metrics.read()
         watches = world.open_watches_after_stop(WATCH_CLOSE_GRACE)
-        signals: dict[str, float] = message["signals"]
+        # NB: JSON has no NaN; a signal not measured this cycle arrives as null.
+        signals: dict[str, float] = {
+            name: math.nan if value is None else float(value)
+            for name, value in message["signals"].items()
+        }
         signals.update(
             run.server.add_cycle(
                 reading.requests_since(previous),
@@ -213,6 +223,10 @@ def _drive(
         )
         run.record(signals)
         run.results.append(message["result"])
+        share = signals.get("watch_handling_share", math.nan)
+        if not math.isnan(share) and share > run.busiest_handlers:
+            run.busiest_handlers = share
+            run.handler_frames = message["handlers"]["handler_frames"]
         if observer is not None:
             observer.cycle_done(cycle, run.series)
 
@@ -231,6 +245,9 @@ def _report(options: SoakOptions, run: _Run, meta: dict[str, object]) -> Report:
     if run.cycles >= MIN_CYCLES:
         report.findings.extend(judge(run.series, warmup=options.warmup))
     report.findings.extend(lifecycle_findings(run.results))
+    report.findings.extend(
+        handler_findings(run.series.get("watch_handling_share", []), run.handler_frames)
+    )
     report.findings.extend(server_findings(run.server, run.cycles))
     attach_details(report.findings, run.details)
     report.meta["cycle_results"] = [_summary(result) for result in run.results]

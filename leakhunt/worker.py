@@ -32,9 +32,11 @@ from harness.lifecycle.context import ContextFactory
 from harness.lifecycle.runner import CycleRunner
 from harness.lifecycle.server import ServerControl
 from harness.lifecycle.target import load_target
+from harness.workload.control import Control
 from leakhunt.channel import ChannelClosed, Receiver, send
 from leakhunt.cycles import Sampler
 from leakhunt.probes.base import Probe, default_probes
+from leakhunt.probes.handlers import HandlerSampler
 from leakhunt.probes.watches import ServerSocketsProbe
 
 logger = logging.getLogger(__name__)
@@ -76,8 +78,6 @@ def _server_control(spec: WorkerSpec) -> ServerControl | None:
     if spec.control_url is None or spec.control_token is None:
         return None
 
-    from harness.workload.control import Control  # noqa: PLC0415
-
     return Control(spec.control_url, spec.control_token, churn_rate=spec.churn_rate)
 
 
@@ -109,6 +109,7 @@ class Worker:
             context_factory=contexts,
         )
         self.sampler = Sampler(probes=_probes(spec, contexts.configuration.host))
+        self.handlers = HandlerSampler()
         self.shape = target.shape.value
 
     def serve(self, commands: Receiver) -> None:
@@ -139,13 +140,18 @@ class Worker:
 
     def _cycle(self, index: int) -> None:
         started = time.perf_counter()
-        result = self.runner.run_cycle(index)
+        self.handlers.start()
+        try:
+            result = self.runner.run_cycle(index)
+        finally:
+            self.handlers.stop()
         cycle_seconds = time.perf_counter() - started
 
         sample = self.sampler.take()
         signals: dict[str, float] = dict(sample.signals)
         signals["stop_seconds"] = result.stop_seconds
         signals["tasks_pending"] = float(result.pending_task_count)
+        signals.update(self.handlers.sample())
         send(
             self.results,
             {
@@ -155,6 +161,7 @@ class Worker:
                 "sample_seconds": time.perf_counter() - started - cycle_seconds,
                 "signals": signals,
                 "result": result.to_dict(),
+                "handlers": self.handlers.details(),
             },
         )
 

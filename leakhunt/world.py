@@ -28,6 +28,7 @@ from urllib3.exceptions import HTTPError
 from harness.apiserver.process import SimulatorProcess
 from harness.errors import ConfigurationError, ServerError
 from harness.workload import seed
+from harness.workload.control import Control
 
 if TYPE_CHECKING:
     from leakhunt.soak import SoakOptions
@@ -50,7 +51,8 @@ class World:
     description: str
     kube_context: str | None = None
     simulator: SimulatorProcess | None = None
-    _audit_mark: float = field(default=0.0, repr=False)
+    control: Control | None = None
+    _audit_seq: int = field(default=0, repr=False)
 
     @property
     def control_url(self) -> str | None:
@@ -66,26 +68,22 @@ class World:
         """Watches still open on the server, once ``grace`` seconds allowed them
         to close. Only the simulator can list them; on a cluster this is empty
         and the watch count comes from ``/metrics``."""
-        if self.simulator is None:
+        if self.control is None:
             return []
         deadline = time.monotonic() + grace
-        watches = self.simulator.open_watches()
+        watches = self.control.open_watches()
         while watches and time.monotonic() < deadline:
             time.sleep(WATCH_POLL_INTERVAL)
-            watches = self.simulator.open_watches()
+            watches = self.control.open_watches()
         return watches
 
     def audit_since_last(self) -> list[dict[str, Any]]:
         """The requests the simulator served since the previous call."""
-        if self.simulator is None:
+        if self.control is None:
             return []
-        records = [
-            record
-            for record in self.simulator.control("GET", "/audit")["items"]
-            if float(record.get("time", 0.0)) > self._audit_mark
-        ]
+        records = self.control.audit(since=self._audit_seq)
         if records:
-            self._audit_mark = max(float(record["time"]) for record in records)
+            self._audit_seq = max(int(record["seq"]) for record in records)
         return records
 
 
@@ -116,6 +114,7 @@ def _simulated(options: SoakOptions) -> Iterator[World]:
             namespace=simulator.namespaces[0],
             description=f"simulator at {simulator.url}",
             simulator=simulator,
+            control=Control.from_simulator(simulator, churn_rate=options.churn),
         )
 
 
@@ -208,7 +207,9 @@ def _seed_cluster(
         }
         body["spec"].pop("nodeName", None)
         body["spec"]["nodeSelector"] = UNSCHEDULABLE
-        core.create_namespaced_pod(namespace, kubernetes.client.V1Pod.from_dict(body))
+        pod = kubernetes.client.V1Pod.from_dict(body)
+        assert pod is not None, "a seeded pod is never empty"
+        core.create_namespaced_pod(namespace, pod)
     logger.info("Seeded %d pending pods in namespace %s.", count, namespace)
 
 
