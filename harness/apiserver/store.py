@@ -29,6 +29,7 @@ from harness.apiserver.validation import (
     validate_crd,
     validate_metadata,
     validate_name,
+    validate_sections,
 )
 from harness.apiserver.watchers import (
     ADDED,
@@ -221,6 +222,7 @@ class Store:
             raise errors.already_exists(resource.plural, resource.group, name)
 
         validate_metadata(resource, meta)
+        validate_sections(resource, obj)
         if resource == CRD:
             validate_crd(obj)
         obj["apiVersion"] = resource.api_version
@@ -261,6 +263,7 @@ class Store:
         if expected and expected != str(current.revision):
             raise errors.conflict(resource.plural, resource.group, name)
         validate_metadata(resource, meta)
+        validate_sections(resource, obj)
         if resource == CRD and subresource is None:
             validate_crd(obj)
 
@@ -277,6 +280,13 @@ class Store:
             new_meta["generation"] = int(old_meta.get("generation", 1)) + 1
 
         if "deletionTimestamp" in new_meta and not new_meta.get("finalizers"):
+            if resource == NAMESPACES and self._has_content(name):
+                # NB: a terminating namespace goes once its content has gone,
+                # whichever of the two is last.
+                return self._commit(
+                    resource, namespace, name, new, MODIFIED, previous=current
+                )
+            self._terminating.discard(name if resource == NAMESPACES else "")
             return self._remove(resource, namespace, name, new, current)
         if resource == CRD:
             self.registry.register_crd(new)
@@ -434,16 +444,20 @@ class Store:
         gone = not self.namespace_exists(name)
         return current, gone
 
+    def _has_content(self, namespace: str) -> bool:
+        return any(namespace in bucket for bucket in self._buckets.values())
+
     def _finish_namespace(self, name: str) -> None:
-        if any(name in bucket for bucket in self._buckets.values()):
+        if self._has_content(name):
             return
         current = self.find(NAMESPACES, "", name)
-        self._terminating.discard(name)
         if current is None:
+            self._terminating.discard(name)
             return
         obj = current.load()
         if obj["metadata"].get("finalizers"):
             return
+        self._terminating.discard(name)
         self._commit(NAMESPACES, "", name, obj, DELETED, previous=current)
         logger.info("The namespace %s is empty and now deleted.", name)
 

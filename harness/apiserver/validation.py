@@ -45,6 +45,22 @@ def validate_name(resource: ResourceType, name: object) -> None:
         )
 
 
+def validate_sections(resource: ResourceType, obj: Mapping[str, Any]) -> None:
+    """Raise the 422 for a ``spec`` or ``status`` that is not an object."""
+    for section in ("spec", "status"):
+        value = obj.get(section)
+        if value is not None and not isinstance(value, dict):
+            name = str((obj.get("metadata") or {}).get("name", ""))
+            raise errors.invalid(
+                resource.kind,
+                resource.group,
+                name,
+                section,
+                f"Invalid value: {orjson.dumps(value).decode()[:200]}: "
+                "expected an object",
+            )
+
+
 def validate_metadata(resource: ResourceType, meta: Mapping[str, Any]) -> None:
     """Raise the 422 for labels, annotations or finalizers of the wrong shape."""
     name = str(meta.get("name", ""))

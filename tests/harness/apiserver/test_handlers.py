@@ -326,6 +326,12 @@ def _raw(
 
 CASES = [
     (
+        "PUT",
+        "/api/v1/namespaces/leakhunt-0/pods/pod-0/status",
+        b'{"metadata": {"name": "pod-0"}, "status": 7}',
+        (422, "Invalid", "status: Invalid value: 7: expected an object"),
+    ),
+    (
         "POST",
         "/api/v1/namespaces/default/configmaps",
         b'{"metadata": {"generateName": 12}}',

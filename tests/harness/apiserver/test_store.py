@@ -141,3 +141,21 @@ def test_the_default_namespace_cannot_be_deleted() -> None:
 
     assert caught.value.code == 403
     assert store.namespace_exists("default")
+
+
+def test_a_finalized_namespace_stays_terminating_until_its_finalizer_goes() -> None:
+    store = Store()
+    store.create(NAMESPACES, "", {"metadata": {"name": "ns", "finalizers": ["x/y"]}})
+    configmaps = _configmaps(store)
+    store.create(configmaps, "ns", {"metadata": {"name": "inside"}})
+
+    store.delete(NAMESPACES, "", "ns")
+    with pytest.raises(ApiError) as refused:
+        store.create(configmaps, "ns", {"metadata": {"name": "late"}})
+    namespace = store.get(NAMESPACES, "", "ns").load()
+    namespace["metadata"]["finalizers"] = []
+    store.update(NAMESPACES, "", "ns", namespace)
+
+    assert refused.value.code == 403
+    assert store.count(configmaps) == 0
+    assert not store.namespace_exists("ns")
