@@ -18,6 +18,8 @@ Soak it with ``leakhunt soak harness.controllers.kopf_operator:controller``.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from typing import Any
 
@@ -33,6 +35,9 @@ WATCH_TIMEOUT_SECONDS = 60
 
 READ_SLACK_SECONDS = 5.0
 """How much longer than the server's watch timeout kopf waits for a byte."""
+
+STOP_GRACE_SECONDS = 0.5
+"""How long kopf may take to stop by itself before the operator is cancelled."""
 
 
 def parse_labels(selector: str | None) -> dict[str, str]:
@@ -80,21 +85,23 @@ def build_registry(ctx: AsyncControllerContext) -> kopf.OperatorRegistry:
     labels = parse_labels(ctx.label_selector)
     info = connection_info(ctx.configuration)
 
+    # Every handler is a coroutine: kopf runs synchronous ones in a thread
+    # pool, which would add threads to watch for.
     @kopf.on.login(registry=registry)
-    def login(**_: Any) -> kopf.ConnectionInfo:
+    async def login(**_: Any) -> kopf.ConnectionInfo:
         return info
 
     @kopf.on.create("v1", "pods", registry=registry, labels=labels)
-    def created(*, name: str, namespace: str | None, **_: Any) -> dict[str, str]:
+    async def created(*, name: str, namespace: str | None, **_: Any) -> dict[str, str]:
         logger.debug("Pod %s/%s was created.", namespace, name)
         return {"seen": "created"}
 
     @kopf.on.update("v1", "pods", registry=registry, labels=labels)
-    def updated(*, name: str, namespace: str | None, **_: Any) -> None:
+    async def updated(*, name: str, namespace: str | None, **_: Any) -> None:
         logger.debug("Pod %s/%s was updated.", namespace, name)
 
     @kopf.on.delete("v1", "pods", registry=registry, labels=labels, optional=True)
-    def deleted(*, name: str, namespace: str | None, **_: Any) -> None:
+    async def deleted(*, name: str, namespace: str | None, **_: Any) -> None:
         logger.debug("Pod %s/%s was deleted.", namespace, name)
 
     return registry
@@ -121,11 +128,41 @@ def build_settings() -> kopf.OperatorSettings:
 async def controller(ctx: AsyncControllerContext) -> None:
     """The entry point: run a kopf operator until ``ctx.stop`` is set."""
     logger.info("kopf operator starting on namespace %s.", ctx.namespace)
-    await kopf.operator(
-        registry=build_registry(ctx),
-        settings=build_settings(),
-        namespaces=[ctx.namespace],
-        standalone=True,
-        stop_flag=ctx.stop,
+    settings = build_settings()
+    operator = asyncio.create_task(
+        kopf.operator(
+            registry=build_registry(ctx),
+            settings=settings,
+            namespaces=[ctx.namespace],
+            standalone=True,
+            stop_flag=ctx.stop,
+        ),
+        name=f"kopf operator on {ctx.namespace}",
     )
+
+    try:
+        await ctx.stop.wait()
+
+        # NB: stopped before its watches are up, kopf waits 5 s for tasks it
+        # started (a pause waiter among them) before it cancels them. Past a
+        # grace period the operator is cancelled instead, which kopf handles
+        # by cancelling its tasks at once.
+        done, _ = await asyncio.wait({operator}, timeout=STOP_GRACE_SECONDS)
+        if not done:
+            logger.info(
+                "kopf operator on namespace %s is still stopping after %.1f s; "
+                "cancelling it.",
+                ctx.namespace,
+                STOP_GRACE_SECONDS,
+            )
+            operator.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await operator
+    finally:
+        # NB: each settings object owns a thread pool for synchronous handlers
+        # that kopf never shuts down; its threads would only go when the
+        # garbage collector finds the settings.
+        if not operator.done():
+            operator.cancel()
+        settings.execution.executor.shutdown(wait=False)
     logger.info("kopf operator on namespace %s stopped.", ctx.namespace)
