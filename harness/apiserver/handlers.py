@@ -16,7 +16,7 @@ import orjson
 from aiohttp import web
 
 from harness.apiserver import status as errors
-from harness.apiserver.pagination import Item, Paginator
+from harness.apiserver.pagination import Page, Paginator
 from harness.apiserver.patch import (
     PatchError,
     apply_json_patch,
@@ -270,7 +270,7 @@ class ResourceHandlers:
         return response
 
     def _namespace(self, target: Target) -> str:
-        return target.namespace or "" if target.resource.namespaced else ""
+        return (target.namespace or "") if target.resource.namespaced else ""
 
     async def _get(self, request: web.Request, target: Target) -> web.StreamResponse:
         assert target.name is not None
@@ -288,14 +288,14 @@ class ResourceHandlers:
     async def _list(self, request: web.Request, target: Target) -> web.StreamResponse:
         resource = target.resource
         options = parse_list_options(request.query, resource, None)
-        page_items = self._page(target, options)
+        page = self._page(target, options)
 
-        metadata: dict[str, Any] = {"resourceVersion": str(page_items[0])}
-        if page_items[1]:
-            metadata["continue"] = page_items[1]
-        if page_items[2] is not None:
-            metadata["remainingItemCount"] = page_items[2]
-        items = page_items[3]
+        metadata: dict[str, Any] = {"resourceVersion": str(page.revision)}
+        if page.continue_token:
+            metadata["continue"] = page.continue_token
+        if page.remaining is not None:
+            metadata["remainingItemCount"] = page.remaining
+        items = page.items
 
         if wants_table(request.headers.get("Accept", "")):
             include = request.query.get("includeObject", "PartialObjectMetadata")
@@ -317,16 +317,13 @@ class ResourceHandlers:
         )
         return json_response(body)
 
-    def _page(
-        self, target: Target, options: ListOptions
-    ) -> tuple[int, str, int | None, list[Item]]:
+    def _page(self, target: Target, options: ListOptions) -> Page:
         if options.continue_token:
             if options.resource_version_text not in ("", "0"):
                 raise errors.bad_request(
                     "specifying resource version is not allowed when using continue"
                 )
-            page = self.paginator.next_page(options.continue_token, options.limit)
-            return page.revision, page.continue_token, page.remaining, page.items
+            return self.paginator.next_page(options.continue_token, options.limit)
 
         current = self.store.revision
         rv = options.resource_version
@@ -347,8 +344,7 @@ class ResourceHandlers:
             options.label_selector,
             options.field_selector,
         )
-        page = self.paginator.first_page(current, items, options.limit)
-        return page.revision, page.continue_token, page.remaining, page.items
+        return self.paginator.first_page(current, items, options.limit)
 
     async def _create(self, request: web.Request, target: Target) -> web.StreamResponse:
         _reject_dry_run(request.query)
