@@ -107,7 +107,8 @@ class Store:
         self._history: deque[WatchEvent] = deque()
         self._history_limit = history_limit
         self._buckets: dict[tuple[str, str], Bucket] = {}
-        self._sorted: dict[tuple[str, str], list[tuple[str, str]]] = {}
+        self._sorted: dict[tuple[tuple[str, str], str], list[str]] = {}
+        """Sorted names of a resource's objects in one namespace."""
         self._terminating: set[str] = set()
         self._interned: dict[tuple[tuple[str, str], ...], Mapping[str, str]] = {}
 
@@ -133,23 +134,27 @@ class Store:
     ) -> list[tuple[str, str, Entry]]:
         """Return (namespace, name, entry) of the selected objects in key order."""
         bucket = self._buckets.get(resource.key, {})
-        keys = self._sorted.get(resource.key)
-        if keys is None:
-            keys = sorted((ns, name) for ns, names in bucket.items() for name in names)
-            self._sorted[resource.key] = keys
+        namespaces = [namespace] if namespace is not None else sorted(bucket)
 
         selected = []
-        for ns, name in keys:
-            if namespace is not None and ns != namespace:
+        for ns in namespaces:
+            names = bucket.get(ns)
+            if not names:
                 continue
-            entry = bucket[ns][name]
-            if label_selector is not None and not label_selector.matches(entry.labels):
-                continue
-            if field_selector is not None and not field_selector.matches_values(
-                field_values(name, ns, entry.fields)
-            ):
-                continue
-            selected.append((ns, name, entry))
+            keys = self._sorted.get((resource.key, ns))
+            if keys is None:
+                keys = self._sorted[(resource.key, ns)] = sorted(names)
+            for name in keys:
+                entry = names[name]
+                if label_selector is not None and not label_selector.matches(
+                    entry.labels
+                ):
+                    continue
+                if field_selector is not None and not field_selector.matches_values(
+                    field_values(name, ns, entry.fields)
+                ):
+                    continue
+                selected.append((ns, name, entry))
         return selected
 
     def count(self, resource: ResourceType | None = None) -> int:
@@ -381,11 +386,11 @@ class Store:
             del names[name]
             if not names:
                 del bucket[namespace]
-            self._sorted.pop(resource.key, None)
+            self._sorted.pop((resource.key, namespace), None)
         else:
             names = bucket.setdefault(namespace, {})
             if name not in names:
-                self._sorted.pop(resource.key, None)
+                self._sorted.pop((resource.key, namespace), None)
             names[name] = entry
 
         event = WatchEvent(
