@@ -37,10 +37,10 @@ NAME = "correct-async"
 RECONCILED_ANNOTATION = "leakhunt.dev/reconciled-by"
 """The annotation the controller writes on every pod it has reconciled."""
 
-WRITE_RATE = 50.0
+WRITE_RATE = 10.0
 """Patches a second the controller allows itself across all pods."""
 
-WRITE_BURST = 50
+WRITE_BURST = 20
 """Patches allowed at once before :data:`WRITE_RATE` applies."""
 
 MAX_RETRIES = 5

@@ -129,7 +129,7 @@ class PodInformer:
         with self._cache_lock:
             return self._cache.get(key)
 
-    def keys(self) -> list[str]:
+    def list_keys(self) -> list[str]:
         """A snapshot of the keys in the cache."""
         with self._cache_lock:
             return list(self._cache)
