@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -9,6 +10,7 @@ from typing import Any
 
 import kubernetes.client
 import pytest
+import urllib3
 from kubernetes.client import CoreV1Api, V1ConfigMap, V1ObjectMeta
 
 from harness.apiserver.process import SimulatorProcess
@@ -238,3 +240,21 @@ def test_a_watch_the_client_closes_leaves_the_registry(
     response.release_conn()
     _wait_for(lambda: not ours())
     assert ours() == []
+
+
+def test_the_server_ends_a_watch_at_its_own_timeout_with_a_last_bookmark() -> None:
+    with SimulatorProcess(extra_args=("--watch-timeout", "1s")) as simulator:
+        started = time.monotonic()
+        response = urllib3.request(
+            "GET",
+            f"{simulator.url}/api/v1/namespaces/leakhunt-0/configmaps"
+            "?watch=1&resourceVersion=1&allowWatchBookmarks=true",
+            headers={"Authorization": f"Bearer {simulator.token}"},
+            timeout=30,
+        )
+        elapsed = time.monotonic() - started
+
+    lines = [json.loads(line) for line in response.data.splitlines()]
+    assert response.status == 200
+    assert 1 <= elapsed < 10
+    assert [line["type"] for line in lines] == ["BOOKMARK"]
