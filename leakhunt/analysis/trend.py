@@ -113,7 +113,9 @@ def plateau_start(
     points after it rising by less than half of ``rate`` per cycle (the
     growth the series would need to be a leak), is where growth stopped.
     Noise can hide a leak's last cycles this way only by chance, which
-    delays a verdict by a few cycles; a plateau passes every time.
+    delays a verdict by a few cycles; a leak that goes on cannot fit a flat
+    tail. A cache that fills for most of the run in heavy noise may not be
+    recognised yet: more cycles settle it.
     """
     if len(y) < min_points + MIN_TREND_POINTS:
         return None
