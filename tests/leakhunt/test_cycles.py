@@ -296,3 +296,20 @@ def test_the_public_api_is_reexported_from_the_package() -> None:
     assert leakhunt.run_cycles is run_cycles
     assert leakhunt.Sampler is Sampler
     assert leakhunt.Report is Report
+
+
+def test_a_kubernetes_model_kept_per_cycle_is_named_by_its_type() -> None:
+    from kubernetes import client
+
+    held: list[client.V1Pod] = []
+
+    def cache_a_pod() -> None:
+        meta = client.V1ObjectMeta(name=f"pod-{len(held)}", namespace="default")
+        held.append(client.V1Pod(metadata=meta))
+
+    report = run_cycles(cache_a_pod, cycles=8)
+
+    assert {
+        "objects.kubernetes.client.models.v1_pod.V1Pod",
+        "objects.kubernetes.client.models.v1_object_meta.V1ObjectMeta",
+    } <= signals(report)
