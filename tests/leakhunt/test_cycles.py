@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from leakhunt.report.model import (
     FD_LEAK,
     MEMORY_GROWTH,
     OBJECT_GROWTH,
+    SOCKET_LEAK,
     THREAD_LEAK,
     Report,
 )
@@ -33,6 +35,7 @@ class Leaks:
     stop: threading.Event = field(default_factory=threading.Event)
     threads: list[threading.Thread] = field(default_factory=list)
     fds: list[int] = field(default_factory=list)
+    sockets: list[socket.socket] = field(default_factory=list)
 
     def thread(self, name: str = "leaky-worker") -> threading.Thread:
         """Start a thread that waits until the test ends."""
@@ -49,6 +52,12 @@ class Leaks:
         self.fds.append(fd)
         return fd
 
+    def socket(self) -> socket.socket:
+        """Open a connected socket pair and keep both ends until the test ends."""
+        left, right = socket.socketpair()
+        self.sockets.extend([left, right])
+        return left
+
     def release(self) -> None:
         """Stop every leaked thread and close every leaked fd."""
         self.stop.set()
@@ -56,6 +65,9 @@ class Leaks:
             thread.join(timeout=5)
         for fd in self.fds:
             os.close(fd)
+        for end in self.sockets:
+            end.close()
+        self.sockets.clear()
         self.threads.clear()
         self.fds.clear()
 
@@ -187,6 +199,20 @@ def test_an_fd_per_cycle_is_an_fd_leak_naming_the_target(leaks: Leaks) -> None:
     assert isinstance(fds, list)
     assert {item["target"] for item in fds} == {"/dev/null"}
     assert len(fds) == 6
+
+
+def test_a_socket_per_cycle_is_a_socket_leak_listing_its_endpoints(
+    leaks: Leaks,
+) -> None:
+    report = run_cycles(leaks.socket, cycles=6)
+
+    finding = next(f for f in report.findings if f.kind == SOCKET_LEAK)
+    assert finding.signal == "sockets"
+    assert finding.per_cycle == 2
+    sockets = finding.evidence["sockets"]
+    assert isinstance(sockets, list)
+    assert len(sockets) == 12
+    assert {item["family"] for item in sockets} == {"AF_UNIX"}
 
 
 def test_a_cache_that_fills_to_200_entries_and_stops_passes() -> None:
