@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.text import Text
 
 from leakhunt.report.model import OBJECT_GROWTH, Finding, Report, sort_findings
-from leakhunt.units import format_quantity
+from leakhunt.units import format_duration, format_quantity
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +59,10 @@ def render(report: Report, console: Console | None = None) -> None:
     if report.error is not None:
         _render_error(out, report.error)
 
+    timing = _timing_line(report)
+    if timing:
+        out.print(Text(f"  {timing}", style="dim"))
+
 
 def verdict_line(report: Report) -> Text:
     """Return the one-line verdict: PASS or FAIL, what was found, over how long."""
@@ -101,6 +105,20 @@ def _render_finding(out: Console, finding: Finding) -> None:
         if isinstance(items, list) and items:
             omitted = finding.evidence.get(f"{key}_omitted", 0)
             _render_items(out, label, items, omitted if isinstance(omitted, int) else 0)
+
+    # Findings made elsewhere (watches left open, stops that timed out) carry
+    # lists of plain strings such as URLs or stack lines: show their heads.
+    for key, items in finding.evidence.items():
+        if not isinstance(items, list) or not items:
+            continue
+        if not all(isinstance(item, str) for item in items):
+            continue
+        out.print(Text(f"      {key}:"))
+        for item in items[:MAX_EVIDENCE_ITEMS]:
+            out.print(Text(f"        {item}", style="dim"))
+        if len(items) > MAX_EVIDENCE_ITEMS:
+            more = len(items) - MAX_EVIDENCE_ITEMS
+            out.print(Text(f"        ...and {more} more", style="dim"))
 
 
 def _render_types(out: Console, findings: Sequence[Finding]) -> None:
@@ -168,12 +186,38 @@ def _render_error(out: Console, error: dict[str, object]) -> None:
 
 
 def _growth(finding: Finding) -> str:
-    growth = f"{_signed(finding.per_cycle, finding.unit)} per cycle"
     if finding.ci_low is None or finding.ci_high is None:
-        return growth
+        # NB: without an interval this is not a trend but a count of what was
+        # seen (cycles that timed out, watches left open).
+        quantity = format_quantity(finding.per_cycle, finding.unit)
+        return (
+            quantity
+            if finding.unit in ("count", "bytes")
+            else f"{quantity} {finding.unit}"
+        )
+    growth = f"{_signed(finding.per_cycle, finding.unit)} per cycle"
     low = format_quantity(finding.ci_low, finding.unit)
     high = format_quantity(finding.ci_high, finding.unit)
     return f"{growth} (CI {low} to {high})"
+
+
+def _timing_line(report: Report) -> str:
+    seconds = report.meta.get("seconds")
+    if not isinstance(seconds, dict) or not isinstance(seconds.get("total"), float):
+        return ""
+
+    line = f"{report.cycles} cycles in {format_duration(seconds['total'])}"
+    parts = [
+        f"{label} {format_duration(value)}"
+        for label, value in (
+            ("settle", seconds.get("settle_median")),
+            ("sample", seconds.get("sample_median")),
+        )
+        if isinstance(value, float)
+    ]
+    if parts:
+        line += f" ({', '.join(parts)} per cycle)"
+    return line
 
 
 def _signed(value: float, unit: str) -> str:

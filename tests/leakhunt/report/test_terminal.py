@@ -10,6 +10,7 @@ from leakhunt.report.model import (
     MEMORY_GROWTH,
     OBJECT_GROWTH,
     THREAD_LEAK,
+    WATCH_LEAK,
     Finding,
     Report,
 )
@@ -118,3 +119,31 @@ def test_an_error_shows_the_cycle_and_the_end_of_the_traceback() -> None:
     assert text.startswith("FAIL  cycle 4 raised an error in 3 cycles")
     assert "cycle 4 raised builtins.ValueError: no [bold]kubeconfig[/bold]" in text
     assert "ValueError: no config" in text
+
+
+def test_a_finding_made_elsewhere_shows_its_count_and_its_urls() -> None:
+    finding = Finding(
+        kind=WATCH_LEAK,
+        signal="watches_open_server",
+        per_cycle=3,
+        unit="count",
+        message="3 watches were still open on the server after stop",
+        evidence={"urls": [f"/api/v1/pods?watch=1&n={i}" for i in range(7)]},
+    )
+
+    text = rendered(Report(cycles=10, findings=[finding]))
+
+    assert "watch-leak     watches_open_server: 3  confidence" in text
+    assert "/api/v1/pods?watch=1&n=0" in text
+    assert "...and 2 more" in text
+
+
+def test_the_run_time_closes_the_summary() -> None:
+    report = Report(
+        cycles=30,
+        meta={"seconds": {"total": 12.5, "settle_median": 0.12, "sample_median": 0.04}},
+    )
+
+    assert rendered(report).splitlines()[-1] == (
+        "  30 cycles in 12.5 s (settle 120 ms, sample 40 ms per cycle)"
+    )
