@@ -84,19 +84,17 @@ class InformerRegistryController:
         logger.info("Informer number %d registered and started.", len(_INFORMERS))
 
     def wait_for_sync(self, timeout: float) -> bool:
-        """Wait up to ``timeout`` seconds for the informer's first LIST."""
+        """Wait up to ``timeout`` seconds for the first LIST and the watch after it."""
         informer = self._informer
         if informer is None:
             return False
 
-        # NB: SharedInformer offers no has_synced(); its resourceVersion is
-        # set only once the first LIST is in its cache.
         waited = threading.Event()
         for _ in range(max(1, int(timeout / SYNC_POLL_SECONDS))):
-            if informer._resource_version is not None:
+            if _watching(informer):
                 return True
             waited.wait(SYNC_POLL_SECONDS)
-        return informer._resource_version is not None
+        return _watching(informer)
 
     def stop(self) -> None:
         """Stop the worker and the informer, close the client; keep the registry."""
@@ -122,6 +120,20 @@ class InformerRegistryController:
             informer.cache.get_by_key(key)
             self.reconciled += 1
             queue.done(key)
+
+
+def _watching(informer: SharedInformer) -> bool:
+    # NB: SharedInformer offers no has_synced(); its resourceVersion is set
+    # once the first LIST is in its cache. Its stop() is lost if it comes
+    # before the watch that follows has a response in flight (see
+    # docs/controllers.md), so this controller, which is about its registry,
+    # waits for that response too.
+    watch = informer._watch
+    return (
+        informer._resource_version is not None
+        and watch is not None
+        and getattr(watch, "_resp", None) is not None
+    )
 
 
 def registered() -> int:

@@ -87,16 +87,20 @@ class UnclosedWatchController:
             resource_version=pods.metadata.resource_version if pods.metadata else None,
             **selector,
         )
-        for event in events:
-            if self._stopped:
-                # The flag is only seen here, after the next event.
-                break
-            pod = event["object"]
-            if event["type"] == "DELETED":
-                cache.pop(pod_key(pod), None)
-            else:
-                cache[pod_key(pod)] = pod
-            self.reconciled += 1
+        try:
+            for event in events:
+                if self._stopped:
+                    # The flag is only seen here, after the next event.
+                    break
+                pod = event["object"]
+                if event["type"] == "DELETED":
+                    cache.pop(pod_key(pod), None)
+                else:
+                    cache[pod_key(pod)] = pod
+                self.reconciled += 1
+        except Exception as exc:
+            logger.info("Watch of namespace %s failed: %s", self.ctx.namespace, exc)
+            return
         logger.info("Watch of namespace %s ended.", self.ctx.namespace)
 
 
