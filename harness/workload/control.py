@@ -9,12 +9,11 @@ address. It also pages through the server's request audit.
 
 from __future__ import annotations
 
+import http.client
 import logging
 import math
 import ssl
-import urllib.error
 import urllib.parse
-import urllib.request
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -69,12 +68,10 @@ class Control:
         self.churn_rate = churn_rate
         self._token = token
 
-        # NB: the simulator is on loopback (or a host named outright); an
-        # HTTP(S)_PROXY from the environment must not swallow control calls.
-        handlers: list[urllib.request.BaseHandler] = [urllib.request.ProxyHandler({})]
-        if ssl_context is not None:
-            handlers.append(urllib.request.HTTPSHandler(context=ssl_context))
-        self._opener = urllib.request.build_opener(*handlers)
+        # NB: http.client ignores HTTP(S)_PROXY, as it must here: the
+        # simulator is on loopback or on a host named outright.
+        self._parts = parsed
+        self._ssl_context = ssl_context
 
     @classmethod
     def from_simulator(
@@ -182,35 +179,38 @@ class Control:
 
     def _call(self, method: str, path: str, body: object = None) -> Any:
         url = f"{self.url}{CONTROL_PREFIX}{path}"
-        request = urllib.request.Request(
-            url,
-            data=None if body is None else orjson.dumps(body),
-            method=method,
-            headers={
-                "Authorization": f"Bearer {self._token}",
-                "Content-Type": "application/json",
-                "Accept": "application/json",
-            },
-        )
+        headers = {
+            "Authorization": f"Bearer {self._token}",
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+        }
+        # NB: plain http.client rather than urllib.request: the opener looks
+        # up a handler method per call by a freshly built name, which leaves a
+        # few memory blocks behind per request in CPython's caches. Scenarios
+        # call this from inside the measured process, between samples.
+        connection = self._connect()
         try:
-            with self._opener.open(request, timeout=CONTROL_TIMEOUT) as reply:
-                payload = reply.read()
-        except urllib.error.HTTPError as exc:
-            detail = _error_detail(exc.read())
-            exc.close()
-            raise ServerError(
-                f"{method} {url} failed with {exc.code} {exc.reason}: {detail}"
-            ) from None
-        except urllib.error.URLError as exc:
+            connection.request(
+                method,
+                f"{CONTROL_PREFIX}{path}",
+                body=None if body is None else orjson.dumps(body),
+                headers=headers,
+            )
+            reply = connection.getresponse()
+            payload = reply.read()
+        except (TimeoutError, OSError, http.client.HTTPException) as exc:
             raise ServerError(
                 f"cannot reach the simulator at {self.url} for {method} "
-                f"{CONTROL_PREFIX}{path}: {exc.reason}"
+                f"{CONTROL_PREFIX}{path}: {exc or type(exc).__name__}"
             ) from None
-        except (TimeoutError, ConnectionError) as exc:
-            raise ServerError(
-                f"{method} {url} got no answer: {exc or type(exc).__name__}"
-            ) from None
+        finally:
+            connection.close()
 
+        if reply.status >= 400:
+            raise ServerError(
+                f"{method} {url} failed with {reply.status} {reply.reason}: "
+                f"{_error_detail(payload)}"
+            )
         try:
             return orjson.loads(payload)
         except orjson.JSONDecodeError:
@@ -218,6 +218,19 @@ class Control:
                 f"{method} {url} answered with something other than JSON: "
                 f"{_quote(payload)}"
             ) from None
+
+    def _connect(self) -> http.client.HTTPConnection:
+        host = self._parts.hostname or "127.0.0.1"
+        if self._parts.scheme == "https":
+            return http.client.HTTPSConnection(
+                host,
+                self._parts.port,
+                timeout=CONTROL_TIMEOUT,
+                context=self._ssl_context,
+            )
+        return http.client.HTTPConnection(
+            host, self._parts.port, timeout=CONTROL_TIMEOUT
+        )
 
 
 def _error_detail(body: bytes) -> str:

@@ -7,11 +7,15 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from leakhunt.report.model import (
+    BLOCKING_HANDLER,
     FD_LEAK,
     MEMORY_GROWTH,
     OBJECT_GROWTH,
     SOCKET_LEAK,
+    STOP_TIMEOUT,
+    TASK_LEAK,
     THREAD_LEAK,
+    WATCH_LEAK,
 )
 
 logger = logging.getLogger(__name__)
@@ -19,6 +23,8 @@ logger = logging.getLogger(__name__)
 BYTES = "bytes"
 COUNT = "count"
 BLOCKS = "blocks"
+SECONDS = "seconds"
+SHARE = "share"
 
 
 @dataclass(frozen=True)
@@ -70,6 +76,34 @@ BUILTIN_SIGNALS: tuple[SignalSpec, ...] = (
     SignalSpec("threads", THREAD_LEAK, COUNT, True, 0.5, "live Python threads"),
     SignalSpec("fds", FD_LEAK, COUNT, True, 0.5, "open file descriptors"),
     SignalSpec("sockets", SOCKET_LEAK, COUNT, True, 0.5, "open sockets"),
+    # A connection to the API server that outlives the stop is a watch or a
+    # client that was never closed; a correct controller leaves none.
+    SignalSpec("api_connections", SOCKET_LEAK, COUNT, True, 0.5, "API connections"),
+    # The soak judges these exactly, per cycle, rather than as trends: one
+    # hung stop, pending task, open watch or blocked handler is already a
+    # finding (see leakhunt.analysis.lifecycle and leakhunt.analysis.server).
+    SignalSpec(
+        "stop_seconds", STOP_TIMEOUT, SECONDS, False, 0.0, "stop duration",
+        judged=False,
+    ),
+    SignalSpec(
+        "tasks_pending", TASK_LEAK, COUNT, True, 0.0, "pending asyncio tasks",
+        judged=False,
+    ),
+    SignalSpec(
+        "watch_handling_share", BLOCKING_HANDLER, SHARE, False, 0.0,
+        "watch time in handlers", judged=False,
+    ),
+    SignalSpec(
+        "server_watches_open", WATCH_LEAK, COUNT, True, 0.0, "watches left open",
+        judged=False,
+    ),
+    # On a real cluster the registered watchers count every client, not only
+    # the controller's; their trend is the signal there.
+    SignalSpec(
+        "server_watchers_registered", WATCH_LEAK, COUNT, True, 0.5,
+        "registered watchers",
+    ),
 )  # fmt: skip
 """Signals the built-in probes report. Add a signal with one entry here."""
 

@@ -29,12 +29,13 @@ SAMPLE_INTERVAL = 0.005
 MAX_HOT_FRAMES = 5
 """Handler frames listed as evidence, most frequent first."""
 
-_READ_FUNCTIONS = frozenset(
-    {"read", "read1", "readinto", "readline", "stream", "read_chunked", "recv_into"}
-)
-"""Function names of a stream read from the server (urllib3, http.client, ssl)."""
+_NETWORK_MODULES = ("urllib3/", "http/client.py", "/ssl.py", "/socket.py")
+"""Files whose frames mean the thread waits on the API server (the watch's read,
+or the request that opens it)."""
 
-_READ_MODULES = ("urllib3/", "http/client.py", "/ssl.py", "/socket.py")
+MIN_WATCH_SAMPLES = 40
+"""Watch-thread samples a cycle needs (0.2 s of watching) before its share
+counts; a cycle that barely watched says nothing about its handlers."""
 
 _OWN_FILES = ("leakhunt/", "threading.py")
 """Frames of leakhunt and of thread bootstrap, never the handler's own code."""
@@ -42,12 +43,8 @@ _OWN_FILES = ("leakhunt/", "threading.py")
 
 def _reading(frame: FrameType | None) -> bool:
     while frame is not None:
-        code = frame.f_code
-        if code.co_name in _READ_FUNCTIONS and any(
-            module in code.co_filename for module in _READ_MODULES
-        ):
-            return True
-        if code.co_name == "iter_resp_lines":
+        filename = frame.f_code.co_filename
+        if any(module in filename for module in _NETWORK_MODULES):
             return True
         frame = frame.f_back
     return False
@@ -83,6 +80,7 @@ class HandlerSampler:
         self._reading = 0
         self._handling = 0
         self._hot: Counter[str] = Counter()
+        self._caller = 0
 
     def start(self) -> None:
         """Start sampling; the counts of the previous cycle are dropped."""
@@ -90,6 +88,7 @@ class HandlerSampler:
         self._handling = 0
         self._hot = Counter()
         self._stop.clear()
+        self._caller = threading.get_ident()
         self._thread = threading.Thread(
             target=self._run, name="leakhunt-handler-sampler", daemon=True
         )
@@ -103,15 +102,16 @@ class HandlerSampler:
             self._thread = None
 
     def _run(self) -> None:
-        own = threading.get_ident()
+        # The thread that drives the cycle runs the harness, not a watch.
+        skip = {threading.get_ident(), self._caller}
         while not self._stop.wait(self.interval):
-            self._take(own)
+            self._take(skip)
 
-    def _take(self, own: int) -> None:
+    def _take(self, skip: set[int]) -> None:
         # NB: the frames keep their locals alive; they must not outlive the
         # sample, or the sampler itself would hold a controller's objects.
         for ident, frame in sys._current_frames().items():
-            if ident == own or not _in_watch_loop(frame):
+            if ident in skip or not _in_watch_loop(frame):
                 continue
             if _reading(frame):
                 self._reading += 1
@@ -124,8 +124,9 @@ class HandlerSampler:
     def sample(self) -> dict[str, float]:
         """Return ``watch_handling_share`` of the last cycle (NaN with no watch)."""
         total = self._reading + self._handling
-        share = self._handling / total if total else float("nan")
-        return {"watch_handling_share": share}
+        if total < MIN_WATCH_SAMPLES:
+            return {"watch_handling_share": float("nan")}
+        return {"watch_handling_share": self._handling / total}
 
     def details(self) -> dict[str, object]:
         """The handler frames where watch threads spent the most samples."""
