@@ -28,6 +28,12 @@ from leakhunt.analysis.lifecycle import (
 )
 from leakhunt.analysis.server import ServerEvidence, server_findings
 from leakhunt.analysis.verdict import attach_details, judge
+from leakhunt.attribution import (
+    DEFAULT_DEEP_CYCLES,
+    run_attribution,
+    validate_deep_cycles,
+    wanted,
+)
 from leakhunt.errors import UsageError
 from leakhunt.probes.apiserver import ApiServerProbe
 from leakhunt.report.model import Finding, Report
@@ -64,6 +70,9 @@ class SoakOptions:
     context: str | None = None
     tracemalloc: bool = False
     log_dir: Path = field(default_factory=lambda: Path("leakhunt-runs"))
+    attribution: bool = True
+    deep: bool = False
+    deep_cycles: int = DEFAULT_DEEP_CYCLES
 
     def validate(self) -> None:
         """Raise :class:`UsageError` for options outside the accepted ranges."""
@@ -102,6 +111,7 @@ class SoakOptions:
             raise UsageError(
                 "--context names a context in a kubeconfig; pass --kubeconfig too"
             )
+        validate_deep_cycles(self.deep_cycles)
 
 
 class SoakObserver(Protocol):
@@ -178,7 +188,12 @@ def run_soak(options: SoakOptions, observer: SoakObserver | None = None) -> Repo
 
     meta["seconds"] = round(time.monotonic() - started, 3)
     meta["interrupted"] = run.interrupted
-    return _report(options, run, meta)
+    report = _report(options, run, meta)
+    # Attribution explains the screening's findings; it never changes them.
+    explain = options.attribution and wanted(report, deep=options.deep)
+    if explain and not run.interrupted:
+        run_attribution(options, report, cycles=options.deep_cycles)
+    return report
 
 
 def _drive(

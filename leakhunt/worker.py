@@ -23,7 +23,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import orjson
 
@@ -36,6 +36,7 @@ from harness.workload.control import Control
 from leakhunt.channel import ChannelClosed, Receiver, send
 from leakhunt.cycles import Sampler
 from leakhunt.probes.base import Probe, default_probes
+from leakhunt.probes.deep import DeepConfig, deep_probes
 from leakhunt.probes.handlers import HandlerSampler
 from leakhunt.probes.watches import ServerSocketsProbe
 
@@ -63,6 +64,8 @@ class WorkerSpec:
     control_url: str | None = None
     control_token: str | None = None
     tracemalloc: bool = False
+    attribution: dict[str, Any] | None = None
+    """A :class:`~leakhunt.probes.deep.DeepConfig` as data: the attribution pass."""
 
     def to_json(self) -> str:
         """Encode for the worker's command line."""
@@ -84,6 +87,8 @@ def _server_control(spec: WorkerSpec) -> ServerControl | None:
 def _probes(spec: WorkerSpec, configuration_host: str) -> list[Probe]:
     probes = default_probes(tracemalloc=spec.tracemalloc)
     probes.append(ServerSocketsProbe(configuration_host))
+    if spec.attribution is not None:
+        probes.extend(deep_probes(DeepConfig.from_dict(spec.attribution)))
     return probes
 
 

@@ -98,9 +98,18 @@ class WorkerProcess:
     @classmethod
     @contextmanager
     def start(
-        cls, options: SoakOptions, world: World, *, log_dir: Path
+        cls,
+        options: SoakOptions,
+        world: World,
+        *,
+        log_dir: Path,
+        attribution: dict[str, Any] | None = None,
     ) -> Iterator[WorkerProcess]:
-        """Start a worker for ``options`` against ``world``; stop it on exit."""
+        """Start a worker for ``options`` against ``world``; stop it on exit.
+
+        ``attribution`` (a :class:`~leakhunt.probes.deep.DeepConfig` as data)
+        adds the expensive probes of the attribution pass.
+        """
         spec = WorkerSpec(
             target=options.target,
             scenario=options.scenario,
@@ -114,6 +123,7 @@ class WorkerProcess:
             control_url=world.control_url,
             control_token=world.control_token,
             tracemalloc=options.tracemalloc,
+            attribution=attribution,
         )
         log_dir.mkdir(parents=True, exist_ok=True)
         log_path = log_dir / "worker.log"

@@ -1,0 +1,233 @@
+"""Retention probe: the instances of growing types, and what keeps them alive.
+
+:class:`RetentionProbe` remembers, at each sample, the ids of the instances
+of the types that grow; ``details()`` takes the instances that are new since
+the previous sample and finds their shortest reference chains to a module or
+a live thread (:func:`leakhunt.probes.chains.find_chains`), with the chain
+that explains most of the growth first.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from leakhunt.probes.chains import CHAIN_TIME_BUDGET, Chain, SearchStats, find_chains
+from leakhunt.probes.objects import count_types, type_name
+
+logger = logging.getLogger(__name__)
+
+MAX_CHAIN_TYPES = 12
+"""Growing types a search looks for at once; the cost barely depends on it."""
+
+MAX_TRACKED_CANDIDATES = 64
+"""Types whose instance ids are remembered between samples."""
+
+MIN_GROWTH_STREAK = 3
+"""Consecutive samples a type must grow in to be chosen when none was named."""
+
+BUILTIN_MODULES: tuple[str, ...] = ("builtins", "_thread", "_abc", "_weakref")
+"""Types from these modules are chosen for a chain only when nothing else grows:
+a chain to "a dict" rarely says more than the chain to the object that owns it."""
+
+
+def choose_types(
+    growth: Mapping[str, float], limit: int = MAX_CHAIN_TYPES
+) -> list[str]:
+    """Pick the growing types worth a chain, most telling first.
+
+    Application and library classes come before the builtin containers they
+    are made of, and within each, the types that grow least per cycle first:
+    one leaked informer brings hundreds of models, and the informer's chain is
+    the one that explains them all. The least numerous Kubernetes model (the
+    resource itself, such as ``V1Pod``) is always included.
+    """
+    grown = [(name, rate) for name, rate in growth.items() if rate > 0]
+    ranked = sorted(
+        grown,
+        key=lambda item: (_is_builtin(item[0]), item[1], len(item[0]), item[0]),
+    )
+    chosen = [name for name, _ in ranked[:limit]]
+    models = sorted(
+        (item for item in grown if ".models." in item[0]),
+        key=lambda item: (item[1], len(item[0])),
+    )
+    if models and models[0][0] not in chosen:
+        chosen = [*chosen[: limit - 1], models[0][0]]
+    return chosen
+
+
+def _is_builtin(name: str) -> bool:
+    return name.split(".", 1)[0] in BUILTIN_MODULES or name.startswith(
+        ("threading.", "collections.", "weakref.", "logging.")
+    )
+
+
+def lead_chain(
+    chains: Iterable[Chain], types: Sequence[str], growth: Mapping[str, float]
+) -> Chain | None:
+    """The chain that explains most of the growth.
+
+    The chain to the type that grows most per cycle (the bulk of the leaked
+    memory, such as the cached pods) leads; among types that grow alike, the
+    chain that passes through the most other chosen types, then the shorter.
+    """
+    wanted = set(types)
+
+    def score(chain: Chain) -> tuple[float, int, int]:
+        through = sum(1 for hop in chain.hops if hop.type in wanted)
+        return growth.get(chain.target_type, 0.0), through, -len(chain.hops)
+
+    ranked = sorted(chains, key=score, reverse=True)
+    return ranked[0] if ranked else None
+
+
+@dataclass
+class RetentionProbe:
+    """Remembers the instances of growing types, and finds their chains.
+
+    ``focus`` names the types to explain (``module.QualName``); when empty,
+    the types that grew in each of the last :data:`MIN_GROWTH_STREAK`
+    samples are chosen. ``sample()`` records the ids of the candidates'
+    instances; ``details()`` takes the instances that are new since the
+    previous sample and returns their chains under ``retention_chains``,
+    and the graphs written by ``graph_writer`` (a callable taking the chain
+    and its objects) when one is given. Signals: none.
+    """
+
+    focus: Sequence[str] = ()
+    time_budget: float = CHAIN_TIME_BUDGET
+    name: str = "retention"
+    _counts: dict[str, int] = field(default_factory=dict)
+    _streak: Counter[str] = field(default_factory=Counter)
+    _growth: dict[str, float] = field(default_factory=dict)
+    _previous_ids: dict[str, set[int]] = field(default_factory=dict)
+    _current_ids: dict[str, set[int]] = field(default_factory=dict)
+    _samples: int = 0
+
+    def start(self) -> None:
+        """Count every type once, so the first sample can see growth."""
+        self._counts = self._count()
+
+    def sample(self) -> dict[str, float]:
+        """Update growth streaks and remember the ids of candidate instances."""
+        objects = gc.get_objects()
+        try:
+            counts = count_types(objects)
+            for name, count in counts.items():
+                before = self._counts.get(name, 0)
+                if count > before:
+                    self._streak[name] += 1
+                    self._growth[name] = float(count - before)
+                else:
+                    self._streak.pop(name, None)
+                    self._growth.pop(name, None)
+            self._counts = counts
+            self._samples += 1
+
+            candidates = self._candidates()
+            self._previous_ids = self._current_ids
+            self._current_ids = _ids_by_type(objects, candidates)
+        finally:
+            del objects
+        return {}
+
+    def chosen_types(self) -> list[str]:
+        """The types the next ``details()`` will explain."""
+        if self.focus:
+            return list(self.focus)[:MAX_CHAIN_TYPES]
+        needed = min(MIN_GROWTH_STREAK, max(1, self._samples - 1))
+        growing = {
+            name: self._growth.get(name, 0.0)
+            for name, streak in self._streak.items()
+            if streak >= needed
+        }
+        return choose_types(growing)
+
+    def search(
+        self, stats: SearchStats | None = None
+    ) -> tuple[dict[str, Chain], dict[str, int]]:
+        """Chains for the chosen types' new instances, and how many were new."""
+        types = self.chosen_types()
+        if not types:
+            return {}, {}
+
+        new_counts: dict[str, int] = {}
+        targets: dict[int, str] = {}
+        for kind in types:
+            current = self._current_ids.get(kind, set())
+            previous = self._previous_ids.get(kind)
+            # NB: a type first tracked at the last sample has no previous ids;
+            # all its instances are candidates then, old ones included.
+            new = current - previous if previous is not None else current
+            new_counts[kind] = len(new)
+            targets.update(dict.fromkeys(new, kind))
+        chains = find_chains(targets, time_budget=self.time_budget, stats=stats)
+        return chains, new_counts
+
+    def details(self) -> dict[str, object]:
+        """Find and return the chains (``retention_chains``) with search stats."""
+        stats = SearchStats()
+        chains, new_counts = self.search(stats)
+        types = self.chosen_types()
+        lead = lead_chain(chains.values(), types, self._growth)
+        return {
+            "retention_chains": [
+                chains[kind].to_dict() for kind in types if kind in chains
+            ],
+            "retention_lead": lead.to_dict() if lead is not None else None,
+            "retention_types": [
+                {"type": kind, "new": new_counts.get(kind, 0), "found": kind in chains}
+                for kind in types
+            ],
+            "retention_search": {
+                "visited": stats.visited,
+                "depth": stats.depth,
+                "seconds": round(stats.seconds, 3),
+                "timed_out": stats.timed_out,
+            },
+        }
+
+    def stop(self) -> None:
+        """Forget every remembered id and count."""
+        self._counts = {}
+        self._streak.clear()
+        self._growth = {}
+        self._previous_ids = {}
+        self._current_ids = {}
+
+    def _count(self) -> dict[str, int]:
+        objects = gc.get_objects()
+        try:
+            return count_types(objects)
+        finally:
+            del objects
+
+    def _candidates(self) -> set[str]:
+        if self.focus:
+            return set(self.focus)
+        growing = sorted(
+            (name for name in self._streak),
+            key=lambda name: (_is_builtin(name), self._growth.get(name, 0.0)),
+        )
+        return set(growing[:MAX_TRACKED_CANDIDATES])
+
+
+def _ids_by_type(objects: Iterable[object], names: set[str]) -> dict[str, set[int]]:
+    """Map each named type to the ids of its instances among ``objects``."""
+    if not names:
+        return {}
+    wanted: dict[type, str] = {}
+    for cls in set(map(type, objects)):
+        name = type_name(cls)
+        if name in names:
+            wanted[cls] = name
+    ids: dict[str, set[int]] = {name: set() for name in names}
+    for obj in objects:
+        found = wanted.get(type(obj))
+        if found is not None:
+            ids[found].add(id(obj))
+    return ids
