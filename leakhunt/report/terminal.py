@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from rich.console import Console
 from rich.text import Text
 
+from leakhunt.report.evidence import EvidencePrinter
 from leakhunt.report.model import OBJECT_GROWTH, Finding, Report, sort_findings
 from leakhunt.units import format_duration, format_quantity
 
@@ -38,6 +39,7 @@ def render(report: Report, console: Console | None = None) -> None:
     """Print ``report`` for people: the verdict first, then what grows and why."""
     out = console if console is not None else Console()
     out.print(verdict_line(report))
+    evidence = EvidencePrinter(out)
 
     findings = sort_findings(report.findings)
     types = [f for f in findings if f.kind == OBJECT_GROWTH and _is_type(f)]
@@ -48,9 +50,15 @@ def render(report: Report, console: Console | None = None) -> None:
         if shown == MAX_FINDINGS_SHOWN:
             break
         _render_finding(out, finding)
+        evidence.finding(finding.evidence)
         shown += 1
     if types and shown < MAX_FINDINGS_SHOWN:
         _render_types(out, types)
+        chain = next(
+            (f.evidence["retention_chain"] for f in types if _has_chain(f)), None
+        )
+        if isinstance(chain, dict):
+            evidence.chain(chain)
         shown += 1
     hidden = len(others) - min(len(others), MAX_FINDINGS_SHOWN)
     if hidden:
@@ -58,6 +66,10 @@ def render(report: Report, console: Console | None = None) -> None:
 
     if report.error is not None:
         _render_error(out, report.error)
+
+    attribution = report.meta.get("attribution")
+    if isinstance(attribution, dict):
+        evidence.summary(attribution)
 
     timing = _timing_line(report)
     if timing:
@@ -223,6 +235,10 @@ def _timing_line(report: Report) -> str:
 def _signed(value: float, unit: str) -> str:
     text = format_quantity(value, unit)
     return text if text.startswith("-") else f"+{text}"
+
+
+def _has_chain(finding: Finding) -> bool:
+    return isinstance(finding.evidence.get("retention_chain"), dict)
 
 
 def _is_type(finding: Finding) -> bool:
