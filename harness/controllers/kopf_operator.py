@@ -62,18 +62,26 @@ def parse_labels(selector: str | None) -> dict[str, str]:
 
 
 def connection_info(configuration: Configuration) -> kopf.ConnectionInfo:
-    """kopf's credentials for the server and bearer token of ``configuration``."""
-    header = (configuration.api_key or {}).get("authorization") or ""
-    prefix = (configuration.api_key_prefix or {}).get("authorization")
+    """kopf's credentials for the server, token and certificates of ``configuration``.
+
+    The token is read through ``auth_settings()``, the way the client itself
+    sends it: a kubeconfig loads it under ``BearerToken`` with the scheme in
+    the value, a hand-made configuration under ``authorization`` with the
+    scheme as a prefix, and a refresh hook may renew it.
+    """
+    setting = configuration.auth_settings().get("BearerToken")
+    header = str(setting["value"] or "") if setting is not None else ""
     scheme, _, token = header.partition(" ")
     if not token:
-        scheme, token = prefix or "Bearer", header
+        scheme, token = "Bearer", header
 
     return kopf.ConnectionInfo(
         server=configuration.host,
-        scheme=scheme or None,
+        scheme=scheme if token else None,
         token=token or None,
         ca_path=configuration.ssl_ca_cert,
+        certificate_path=configuration.cert_file,
+        private_key_path=configuration.key_file,
         insecure=not configuration.verify_ssl,
         default_namespace=None,
     )

@@ -7,6 +7,7 @@ import threading
 import time
 from typing import Any
 
+import kubernetes.config
 import pytest
 from kubernetes.client import ApiClient, Configuration, CoreV1Api
 
@@ -41,6 +42,20 @@ def test_the_login_uses_the_server_and_token_of_the_configuration() -> None:
 
     assert info.server == "https://127.0.0.1:6443"
     assert (info.scheme, info.token) == ("Bearer", "sekret")
+
+
+def test_the_login_reads_the_token_as_a_kubeconfig_loads_it(world: Any) -> None:
+    configuration = Configuration()
+    kubernetes.config.load_kube_config(
+        config_file=str(world.simulator.kubeconfig),
+        client_configuration=configuration,
+        persist_config=False,
+    )
+
+    info = kopf_operator.connection_info(configuration)
+
+    assert info.server == world.simulator.url
+    assert (info.scheme, info.token) == ("Bearer", world.simulator.token)
 
 
 def handled_pods(world: Any) -> int:
