@@ -9,7 +9,10 @@ from typing import Any
 
 from rich.console import Console
 
+from leakhunt.attribution import DEFAULT_DEEP_CYCLES
+from leakhunt.cli.report import check_html_path
 from leakhunt.errors import UsageError
+from leakhunt.report.html import write_html
 from leakhunt.report.model import Report
 from leakhunt.report.progress import SoakProgress
 from leakhunt.report.terminal import render
@@ -111,6 +114,31 @@ def register(subparsers: Any) -> None:
         action="store_true",
         help="no progress display; print only the verdict line",
     )
+    parser.add_argument(
+        "--deep",
+        action="store_true",
+        help="run the attribution pass even if screening finds no growth",
+    )
+    parser.add_argument(
+        "--deep-cycles",
+        type=int,
+        default=DEFAULT_DEEP_CYCLES,
+        metavar="N",
+        help="traced cycles of the attribution pass, which explains growth with "
+        f"memray, tracemalloc and reference chains (default: {DEFAULT_DEEP_CYCLES})",
+    )
+    parser.add_argument(
+        "--no-attribution",
+        action="store_true",
+        help="screen only: do not explain memory or object growth",
+    )
+    parser.add_argument(
+        "--html",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="also write a self-contained HTML report with a plot per signal",
+    )
     parser.set_defaults(func=run)
 
 
@@ -129,8 +157,18 @@ def run(args: argparse.Namespace) -> int:
         context=args.context,
         tracemalloc=args.tracemalloc,
         log_dir=args.log_dir,
+        attribution=not args.no_attribution,
+        deep=args.deep,
+        deep_cycles=args.deep_cycles,
     )
     options.validate()
+    if args.deep and args.no_attribution:
+        raise UsageError(
+            "--deep asks for the attribution pass and --no-attribution turns it "
+            "off; use one of them"
+        )
+    if args.html is not None:
+        check_html_path(args.html)
     if args.json.is_dir():
         raise UsageError(
             f"--json names a directory, {str(args.json)!r}; give a file path "
@@ -146,6 +184,9 @@ def run(args: argparse.Namespace) -> int:
 
     path = report.write(args.json)
     _show(console, report, path, quiet=args.quiet)
+    if args.html is not None:
+        html_path = write_html(report, args.html)
+        console.print(f"HTML report written to {html_path}", highlight=False)
     if report.meta.get("interrupted"):
         return EXIT_INTERRUPTED
     return EXIT_CLEAN if report.passed else EXIT_FINDINGS
