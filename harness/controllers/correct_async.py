@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from typing import Any, cast
 
 import aiohttp
@@ -54,6 +55,9 @@ READ_SLACK_SECONDS = 5.0
 
 ERROR_BACKOFF_SECONDS = 1.0
 """Pause after a failed LIST or WATCH before trying again."""
+
+SHORT_WATCH_SECONDS = 1.0
+"""A watch that ends sooner than this is followed by a pause before the next."""
 
 
 class _State:
@@ -183,7 +187,12 @@ async def _list_watch(state: _State) -> None:
         try:
             if state.resource_version is None:
                 await _list(state)
+            started = time.monotonic()
             await _watch(state)
+            if time.monotonic() - started < SHORT_WATCH_SECONDS:
+                # A server that ends every watch at once must not turn this
+                # loop into a storm of requests.
+                await asyncio.sleep(ERROR_BACKOFF_SECONDS)
         except (TimeoutError, client.ApiException, OSError) as exc:
             if isinstance(exc, client.ApiException) and exc.status == 410:
                 state.resource_version = None

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any, cast
 
@@ -43,6 +44,9 @@ PAGE_SIZE = 500
 
 ERROR_BACKOFF_SECONDS = 1.0
 """Pause after a failed LIST or WATCH before trying again."""
+
+SHORT_WATCH_SECONDS = 1.0
+"""A watch that ends sooner than this is followed by a pause before the next."""
 
 JOIN_TIMEOUT_SECONDS = 2.0
 """How long :meth:`PodInformer.stop` waits for the watch thread to end."""
@@ -196,7 +200,12 @@ class PodInformer:
                 if self._resource_version is None:
                     self._list()
                 if not self._stopping.is_set():
+                    started = time.monotonic()
                     self._watch()
+                    if time.monotonic() - started < SHORT_WATCH_SECONDS:
+                        # A server that ends every watch at once must not
+                        # turn this loop into a storm of requests.
+                        self._stopping.wait(ERROR_BACKOFF_SECONDS)
             except _Gone:
                 # NB: 410 means the server compacted the history past our
                 # resourceVersion; only a fresh LIST can tell what changed.
