@@ -91,7 +91,10 @@ def _run_child(
     result: SignalCycle,
 ) -> None:
     read_fd, write_fd = os.pipe()
-    with tempfile.TemporaryFile(mode="w+", encoding="utf-8") as output:
+    # NB: binary files only. Opening a text file leaves a few memory blocks
+    # behind in CPython's codec machinery, and this runs in the measured
+    # process every cycle.
+    with tempfile.TemporaryFile(mode="w+b") as output:
         try:
             process = subprocess.Popen(
                 _command(target, ctx, write_fd, options),
@@ -103,7 +106,7 @@ def _run_child(
             )
         finally:
             os.close(write_fd)
-        reports = _Reports(os.fdopen(read_fd, encoding="utf-8"))
+        reports = _Reports(os.fdopen(read_fd, "rb"))
         try:
             if _wait_until_ready(process, reports, options, result):
                 _signal_and_wait(process, reports, signum, options, result)
@@ -115,7 +118,7 @@ def _run_child(
 
         if process.returncode != 0:
             output.seek(0)
-            tail = output.read()[-MAX_OUTPUT_TAIL:]
+            tail = output.read().decode(errors="replace")[-MAX_OUTPUT_TAIL:]
             result.add_error(
                 f"the controller's process exited with code {process.returncode}"
                 f" after {signum.name}; its last output:\n{tail}"
@@ -255,7 +258,7 @@ def _environment() -> dict[str, str]:
 class _Reports:
     """The child's JSON lines, read in a thread so a silent child cannot block."""
 
-    def __init__(self, stream: IO[str]) -> None:
+    def __init__(self, stream: IO[bytes]) -> None:
         self._stream = stream
         self._lines: queue.Queue[dict[str, Any] | None] = queue.Queue()
         self.seen: dict[str, dict[str, Any]] = {}
