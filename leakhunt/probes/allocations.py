@@ -105,6 +105,7 @@ class CodeMap:
     infrastructure: tuple[str, ...]
     under_test: tuple[str, ...]
     libraries: tuple[str, ...]
+    target_file: str | None = None
 
     @classmethod
     def default(cls, target_file: str | None = None) -> CodeMap:
@@ -112,8 +113,9 @@ class CodeMap:
         leakhunt_dir = str(Path(__file__).resolve().parent.parent)
         harness_dir = str(Path(leakhunt_dir).parent / "harness")
         under_test = [os.path.join(harness_dir, "controllers")]
-        if target_file:
-            under_test.append(str(Path(target_file).resolve().parent))
+        resolved = str(Path(target_file).resolve()) if target_file else None
+        if resolved:
+            under_test.append(str(Path(resolved).parent))
         paths = sysconfig.get_paths()
         libraries = {
             paths[key] for key in ("stdlib", "platstdlib", "purelib", "platlib")
@@ -122,6 +124,7 @@ class CodeMap:
             infrastructure=(leakhunt_dir, harness_dir),
             under_test=tuple(under_test),
             libraries=tuple(sorted(libraries)),
+            target_file=resolved,
         )
 
     def kind(self, filename: str) -> str:
@@ -336,7 +339,12 @@ def _fit(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _origin(frames: Sequence[Frame], code: CodeMap) -> Frame | None:
-    """The innermost frame of the code under test: where "your code" asked."""
+    """Where "your code" asked: the innermost frame in the target's own file,
+    else the innermost frame of any code under test (a base class, a helper)."""
+    if code.target_file is not None:
+        for frame in frames:
+            if frame[0] == code.target_file:
+                return frame
     for frame in frames:
         if code.kind(frame[0]) == "test":
             return frame

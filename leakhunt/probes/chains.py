@@ -39,7 +39,8 @@ MAX_LABEL_CHARS = 60
 """Longest dict key or repr shown in a hop."""
 
 OWN_MODULE_PREFIXES: tuple[str, ...] = ("leakhunt",)
-"""Modules never used as roots: leakhunt's own state is not the leak's holder."""
+"""Modules never used as roots nor searched through: leakhunt's own state is
+not the application's holder."""
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,7 @@ class Chain:
     root_kind: str
     hops: tuple[Hop, ...]
     nodes: tuple[str, ...] = ()
+    library_root: bool = False
 
     @property
     def holder(self) -> str:
@@ -104,6 +106,7 @@ class Chain:
             "text": self.text(),
             "hops": [hop.to_dict() for hop in self.hops],
             "nodes": list(self.nodes),
+            "library_root": self.library_root,
         }
 
 
@@ -185,9 +188,16 @@ def find_chains(
     seen: set[int] = {id(root.obj) for root in root_list}
     # NB: the search's own containers must never look like holders.
     seen.update((id(parent), id(seen), id(root_list), id(targets)))
+    # A function of leakhunt's that the application imported leads into
+    # leakhunt's module globals; those are never the application's holder.
+    seen.update(_own_namespaces())
     root_of = {id(root.obj): root for root in root_list}
     found: dict[str, object] = {}
     frontier: list[object] = [root.obj for root in root_list]
+    # NB: a frame that is still running keeps its locals on the thread's
+    # own stack, where the garbage collector does not look: they are not
+    # among the frame's referents, so they are read from f_locals instead.
+    running_frames = {id(root.obj) for root in root_list if root.kind == "thread"}
     get_referents = gc.get_referents
     is_tracked = gc.is_tracked
 
@@ -196,7 +206,10 @@ def find_chains(
         depth += 1
         following: list[object] = []
         for obj in frontier:
-            for child in get_referents(obj):
+            children = get_referents(obj)
+            if id(obj) in running_frames:
+                children.extend(_locals_of(obj))
+            for child in children:
                 key = id(child)
                 if key in seen:
                     continue
@@ -231,6 +244,14 @@ def find_chains(
         len(set(targets.values())),
     )
     return chains
+
+
+def _own_namespaces() -> set[int]:
+    return {
+        id(vars(module))
+        for name, module in list(sys.modules.items())
+        if name.startswith(OWN_MODULE_PREFIXES) and isinstance(module, ModuleType)
+    }
 
 
 def _path_to(
@@ -290,6 +311,8 @@ def _describe_path(
         root_kind=root.kind,
         hops=tuple(hops),
         nodes=tuple(nodes),
+        library_root=root.kind == "module"
+        and _is_library(getattr(root.obj, "__file__", None)),
     )
 
 
@@ -369,6 +392,12 @@ def _attribute_edge(holder: object, child: object) -> tuple[str, str]:
         if getattr(holder, name, None) is child:
             return "attribute", name
     return "referent", ""
+
+
+def _locals_of(frame: object) -> list[object]:
+    if not isinstance(frame, FrameType):
+        return []
+    return [value for _, value in _frame_locals(frame)]
 
 
 def _frame_locals(frame: FrameType) -> Iterator[tuple[str, object]]:

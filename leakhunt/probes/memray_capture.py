@@ -18,6 +18,7 @@ a platform without memray are notes in the report, never errors.
 from __future__ import annotations
 
 import logging
+import os
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,8 +32,8 @@ MAX_MEMRAY_SITES = 15
 MAX_MEMRAY_FRAMES = 12
 """Frames of each leaked site's stack kept in the evidence, innermost first."""
 
-OWN_FRAMES: tuple[str, ...] = ("/leakhunt/",)
-"""Stacks whose innermost frames are leakhunt's own bookkeeping are skipped."""
+OWN_DIRECTORY = str(Path(__file__).resolve().parent.parent) + os.sep
+"""Stacks whose innermost frame is in leakhunt itself are its own bookkeeping."""
 
 
 @dataclass
@@ -177,7 +178,7 @@ def read_capture(path: Path, *, cycles: int) -> dict[str, object]:
     by_site: dict[tuple[tuple[str, str, int], ...], list[int]] = {}
     for record in records:
         stack = tuple(record.stack_trace(max_stacks=MAX_MEMRAY_FRAMES))
-        if not stack or any(part in stack[0][1] for part in OWN_FRAMES):
+        if not stack or stack[0][1].startswith(OWN_DIRECTORY):
             continue
         entry = by_site.setdefault(stack, [0, 0])
         entry[0] += record.size

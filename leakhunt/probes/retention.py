@@ -72,14 +72,23 @@ def lead_chain(
     """The chain that explains most of the growth.
 
     The chain to the type that grows most per cycle (the bulk of the leaked
-    memory, such as the cached pods) leads; among types that grow alike, the
-    chain that passes through the most other chosen types, then the shorter.
+    memory, such as the cached pods) leads. Among types that grow alike, a
+    chain from the application (its module or its thread) beats one from a
+    library's registry, a Kubernetes model (the resource the user knows)
+    beats other types, and the shorter chain wins: it names the holder with
+    the fewest hops, such as ``_CLIENTS -> [key] -> ApiClient``.
     """
     wanted = set(types)
 
-    def score(chain: Chain) -> tuple[float, int, int]:
-        through = sum(1 for hop in chain.hops if hop.type in wanted)
-        return growth.get(chain.target_type, 0.0), through, -len(chain.hops)
+    def score(chain: Chain) -> tuple[float, bool, bool, int]:
+        if chain.target_type not in wanted:
+            return -1.0, False, False, 0
+        return (
+            growth.get(chain.target_type, 0.0),
+            not chain.library_root,
+            ".models." in chain.target_type,
+            -len(chain.hops),
+        )
 
     ranked = sorted(chains, key=score, reverse=True)
     return ranked[0] if ranked else None
