@@ -131,7 +131,13 @@ class Worker:
                     return
                 action = command.get("command")
                 if action == "cycle":
-                    self._cycle(cycle)
+                    try:
+                        self._cycle(cycle)
+                    except HarnessError as exc:
+                        # A target of the wrong shape shows only once it is
+                        # called; the conductor turns this into one line.
+                        send(self.results, _fatal(exc))
+                        return
                     cycle += 1
                 elif action == "details":
                     self._details()
@@ -174,6 +180,10 @@ class Worker:
         send(self.results, {"type": DETAILS, "details": self.sampler.details()})
 
 
+def _fatal(exc: HarnessError) -> dict[str, object]:
+    return {"type": FATAL, "exit_code": exc.exit_code, "message": str(exc)}
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m leakhunt.worker SPEC CMD_FD RESULT_FD``."""
     args = sys.argv[1:] if argv is None else argv
@@ -191,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         worker = Worker(spec, results)
     except HarnessError as exc:
-        send(results, {"type": FATAL, "exit_code": exc.exit_code, "message": str(exc)})
+        send(results, _fatal(exc))
         return exc.exit_code
 
     worker.serve(commands)

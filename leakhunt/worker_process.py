@@ -179,10 +179,7 @@ class WorkerProcess:
             error.exit_code = EXIT_RUN_FAILED
             raise error from exc
 
-        if message["type"] == FATAL:
-            if message.get("exit_code") == EXIT_USAGE:
-                raise ConfigurationError(str(message["message"]))
-            raise LeakhuntError(str(message["message"]))
+        _raise_if_fatal(message)
         if message["type"] != READY:
             raise LeakhuntError(f"the worker sent {message!r} before it was ready")
         logger.info(
@@ -225,6 +222,7 @@ class WorkerProcess:
 
     def _receive(self, kind: str, timeout: float) -> dict[str, Any]:
         message = self._results.receive(timeout)
+        _raise_if_fatal(message)
         if message.get("type") != kind:
             raise ChannelClosed
         return message
@@ -258,3 +256,13 @@ class WorkerProcess:
         for close in (self._commands.close, self._results.close):
             with suppress(OSError):
                 close()
+
+
+def _raise_if_fatal(message: dict[str, Any]) -> None:
+    """Raise the error a worker reported instead of running the controller."""
+    if message.get("type") != FATAL:
+        return
+    text = str(message.get("message", "the worker failed"))
+    if message.get("exit_code") == EXIT_USAGE:
+        raise ConfigurationError(text)
+    raise LeakhuntError(text)

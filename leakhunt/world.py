@@ -10,6 +10,7 @@ give (open watches with their URLs, the request audit).
 
 from __future__ import annotations
 
+import copy
 import logging
 import secrets
 import time
@@ -155,18 +156,9 @@ def _context_names(kubeconfig: Path) -> list[str]:
 @contextmanager
 def _cluster(options: SoakOptions, kubeconfig: Path) -> Iterator[World]:
     configuration = _load_cluster_configuration(kubeconfig, options.context)
+    version = _reach(configuration)
 
     with kubernetes.client.ApiClient(configuration) as api:
-        try:
-            version = kubernetes.client.VersionApi(api).get_code(
-                _request_timeout=REACH_TIMEOUT
-            )
-        except (ApiException, HTTPError, OSError) as exc:
-            raise ServerError(
-                f"could not reach the API server at {configuration.host}: "
-                f"{_short(exc)}; check the cluster is up and --context is right"
-            ) from exc
-
         # NB: leakhunt works in a namespace of its own and removes it at the
         # end, so a soak never touches the cluster's existing objects.
         namespace = f"leakhunt-{secrets.token_hex(4)}"
@@ -211,6 +203,26 @@ def _seed_cluster(
         assert pod is not None, "a seeded pod is never empty"
         core.create_namespaced_pod(namespace, pod)
     logger.info("Seeded %d pending pods in namespace %s.", count, namespace)
+
+
+def _reach(
+    configuration: kubernetes.client.Configuration,
+) -> kubernetes.client.VersionInfo:
+    """The cluster's version, or a one-line error when it cannot be reached."""
+    # NB: one attempt only: the client's default retries would log a warning
+    # per retry before the error that says it all.
+    probe = copy.copy(configuration)
+    probe.retries = False
+    with kubernetes.client.ApiClient(probe) as api:
+        try:
+            return kubernetes.client.VersionApi(api).get_code(
+                _request_timeout=REACH_TIMEOUT
+            )
+        except (ApiException, HTTPError, OSError) as exc:
+            raise ServerError(
+                f"could not reach the API server at {configuration.host}: "
+                f"{_short(exc)}; check the cluster is up and --context is right"
+            ) from exc
 
 
 def _short(exc: BaseException) -> str:

@@ -193,6 +193,14 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _show(console: Console, report: Report, path: Path, *, quiet: bool) -> None:
+    if report.meta.get("interrupted"):
+        console.print(
+            f"leakhunt: interrupted after {report.cycles} cycles; the partial "
+            f"report is in {path}",
+            highlight=False,
+        )
+        if quiet:
+            return
     if quiet:
         kinds = sorted({finding.kind for finding in report.findings})
         found = f": {', '.join(kinds)}" if kinds else ""

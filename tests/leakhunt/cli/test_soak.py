@@ -1,0 +1,401 @@
+"""``leakhunt soak`` end to end: the real CLI, simulator, worker and client.
+
+Each test runs the command a user would type, in a subprocess, against the
+simulator process leakhunt starts, and reads the JSON report it writes. The
+reference controllers in :mod:`harness.controllers` are the workloads: the
+correct one must pass every scenario, each leaky one must be caught with the
+finding kind its docstring promises, and none may make leakhunt hang.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import kubernetes.client
+import pytest
+
+from harness.apiserver.process import SimulatorProcess
+
+SOAK_TIMEOUT = 600
+"""Seconds any one soak may take here before the test calls it a hang."""
+
+
+def soak(
+    tmp_path: Path, target: str, *args: str, timeout: float = SOAK_TIMEOUT
+) -> tuple[int, dict[str, Any] | None, str]:
+    """Run ``leakhunt soak TARGET ARGS``; return its exit code, report and stderr."""
+    report = tmp_path / "report.json"
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "leakhunt",
+            "soak",
+            target,
+            "--quiet",
+            "--json",
+            str(report),
+            "--log-dir",
+            str(tmp_path / "run"),
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    document = json.loads(report.read_text()) if report.exists() else None
+    return completed.returncode, document, completed.stderr
+
+
+def kinds(report: dict[str, Any]) -> set[str]:
+    """The finding kinds of a report."""
+    return {finding["kind"] for finding in report["findings"]}
+
+
+def describe(report: dict[str, Any]) -> str:
+    """The findings' messages, for an assertion that fails."""
+    return "\n".join(f"{f['kind']}: {f['message']}" for f in report["findings"])
+
+
+@pytest.mark.parametrize(
+    "scenario",
+    ["lifecycle", "churn", "idle-stop", "early-stop", "restart", "relist", "signal"],
+)
+def test_the_correct_controller_passes_every_scenario(
+    tmp_path: Path, scenario: str
+) -> None:
+    code, report, stderr = soak(
+        tmp_path,
+        "harness.controllers.correct:controller",
+        "--scenario",
+        scenario,
+        "--cycles",
+        "20",
+    )
+
+    assert report is not None, stderr
+    assert report["verdict"] == "pass", describe(report)
+    assert code == 0
+    assert report["cycles"] == 20
+    assert report["schema"] == "leakhunt.report/v1"
+
+
+@pytest.mark.parametrize(
+    ("controller", "scenario", "expected"),
+    [
+        ("informer_registry", "lifecycle", "object-growth"),
+        ("unclosed_watch", "lifecycle", "watch-leak"),
+        ("unjoined_worker", "lifecycle", "thread-leak"),
+        ("apiclient_per_cycle", "lifecycle", "socket-leak"),
+        ("informer_per_reconcile", "lifecycle", "thread-leak"),
+        ("unscoped_watch", "lifecycle", "unscoped-watch"),
+        ("blocking_handler", "churn", "blocking-handler"),
+        ("periodic_resync", "churn", "relist-storm"),
+        ("unthrottled_writes", "churn", "unthrottled-writes"),
+    ],
+)
+def test_each_leaky_controller_is_caught_with_the_finding_its_bug_promises(
+    tmp_path: Path, controller: str, scenario: str, expected: str
+) -> None:
+    code, report, stderr = soak(
+        tmp_path,
+        f"harness.controllers.{controller}:controller",
+        "--scenario",
+        scenario,
+        "--cycles",
+        "10",
+    )
+
+    assert report is not None, stderr
+    assert expected in kinds(report), describe(report)
+    assert report["verdict"] == "fail"
+    assert code == 1
+
+
+def test_a_watch_left_open_is_named_by_its_url_and_user_agent(tmp_path: Path) -> None:
+    _, report, stderr = soak(
+        tmp_path, "harness.controllers.unclosed_watch:controller", "--cycles", "6"
+    )
+
+    assert report is not None, stderr
+    leak = next(f for f in report["findings"] if f["kind"] == "watch-leak")
+    watch = leak["evidence"]["watches"][0]
+    assert "watch=" in watch["url"]
+    assert "/pods" in watch["url"]
+    assert watch["userAgent"]
+
+
+def test_a_leaked_thread_is_reported_with_its_name_and_stack(tmp_path: Path) -> None:
+    _, report, stderr = soak(
+        tmp_path, "harness.controllers.unjoined_worker:controller", "--cycles", "8"
+    )
+
+    assert report is not None, stderr
+    leak = next(f for f in report["findings"] if f["kind"] == "thread-leak")
+    threads = leak["evidence"]["threads"]
+    assert threads, leak
+    assert any("unjoined_worker.py" in str(thread) for thread in threads)
+
+
+def test_a_blocking_handler_is_shown_at_its_source_line(tmp_path: Path) -> None:
+    _, report, stderr = soak(
+        tmp_path,
+        "harness.controllers.blocking_handler:controller",
+        "--scenario",
+        "churn",
+        "--cycles",
+        "5",
+    )
+
+    assert report is not None, stderr
+    finding = next(f for f in report["findings"] if f["kind"] == "blocking-handler")
+    frames = [frame["frame"] for frame in finding["evidence"]["handler_frames"]]
+    assert "blocking_handler.py" in frames[0]
+    assert "on_event" in frames[0]
+
+
+def test_an_async_controller_passes_on_one_event_loop_across_cycles(
+    tmp_path: Path,
+) -> None:
+    code, report, stderr = soak(
+        tmp_path, "harness.controllers.correct_async:controller", "--cycles", "15"
+    )
+
+    assert report is not None, stderr
+    assert report["verdict"] == "pass", describe(report)
+    assert code == 0
+    assert all(cycle["synced"] for cycle in report["meta"]["cycle_results"])
+
+
+def test_a_kopf_operator_syncs_and_stops_every_cycle(tmp_path: Path) -> None:
+    code, report, stderr = soak(
+        tmp_path, "harness.controllers.kopf_operator:controller", "--cycles", "6"
+    )
+
+    assert report is not None, stderr
+    cycles = report["meta"]["cycle_results"]
+    assert all(cycle["synced"] for cycle in cycles), cycles
+    assert not any(cycle["stop_timed_out"] for cycle in cycles)
+    assert "stop-timeout" not in kinds(report)
+    assert code in (0, 1)
+
+
+def test_a_stop_that_hangs_is_a_finding_with_thread_stacks_not_a_hang(
+    tmp_path: Path,
+) -> None:
+    target = tmp_path / "hangs.py"
+    target.write_text(
+        "import threading\n"
+        "class Hangs:\n"
+        "    def __init__(self, ctx):\n"
+        "        self.never = threading.Event()\n"
+        "    def start(self):\n"
+        "        pass\n"
+        "    def stop(self):\n"
+        "        self.never.wait()\n"
+        "def controller(ctx):\n"
+        "    return Hangs(ctx)\n"
+    )
+
+    started = time.monotonic()
+    code, report, stderr = soak(
+        tmp_path, f"{target}:controller", "--cycles", "3", "--stop-timeout", "0.5"
+    )
+
+    assert report is not None, stderr
+    assert time.monotonic() - started < 120
+    finding = next(f for f in report["findings"] if f["kind"] == "stop-timeout")
+    stacks = json.dumps(finding["evidence"]["threads"])
+    assert "hangs.py" in stacks
+    assert code == 1
+
+
+def test_a_worker_that_crashes_is_a_finding_and_leakhunt_exits_cleanly(
+    tmp_path: Path,
+) -> None:
+    target = tmp_path / "crashes.py"
+    target.write_text(
+        "import os\n"
+        "class Crashes:\n"
+        "    def __init__(self, ctx):\n"
+        "        self.cycle = ctx.cycle\n"
+        "    def start(self):\n"
+        "        if self.cycle == 2:\n"
+        "            os._exit(7)\n"
+        "    def stop(self):\n"
+        "        pass\n"
+        "def controller(ctx):\n"
+        "    return Crashes(ctx)\n"
+    )
+
+    code, report, stderr = soak(tmp_path, f"{target}:controller", "--cycles", "5")
+
+    assert report is not None, stderr
+    assert report["cycles"] == 2
+    assert "worker-crash" in kinds(report)
+    assert "exited with code 7" in report["error"]["message"]
+    assert "Traceback" not in stderr
+    assert code == 1
+
+
+def test_ctrl_c_writes_a_partial_report(tmp_path: Path) -> None:
+    report = tmp_path / "partial.json"
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "leakhunt",
+            "soak",
+            "harness.controllers.correct:controller",
+            "--scenario",
+            "idle-stop",
+            "--cycles",
+            "200",
+            "--quiet",
+            "--json",
+            str(report),
+            "--log-dir",
+            str(tmp_path / "run"),
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    log = tmp_path / "run" / "worker.log"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if log.exists() and log.read_text().count("Cycle ") >= 3:
+            break
+        time.sleep(0.2)
+
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+
+    assert process.returncode == 130, stderr
+    document = json.loads(report.read_text())
+    assert document["meta"]["interrupted"] is True
+    assert 2 <= document["cycles"] < 200
+    assert "Traceback" not in stderr
+
+
+def test_a_real_cluster_is_soaked_in_a_namespace_of_its_own_that_is_removed(
+    tmp_path: Path,
+) -> None:
+    # The simulator stands in for a real cluster: leakhunt is only given a
+    # kubeconfig, so it reads /metrics as it would on any cluster.
+    with SimulatorProcess(kubeconfig=tmp_path / "cluster.kubeconfig") as cluster:
+        code, report, stderr = soak(
+            tmp_path,
+            "harness.controllers.unclosed_watch:controller",
+            "--kubeconfig",
+            str(cluster.kubeconfig),
+            "--cycles",
+            "8",
+            "--objects",
+            "20",
+        )
+        namespaces = cluster_namespaces(cluster)
+
+    assert report is not None, stderr
+    assert report["meta"]["server"].startswith("cluster ")
+    assert report["meta"]["namespace"] not in namespaces
+    assert {"watch-leak", "thread-leak"} <= kinds(report), describe(report)
+    assert code == 1
+
+
+def cluster_namespaces(cluster: SimulatorProcess) -> set[str]:
+    """The names of the namespaces the simulator holds and is not deleting."""
+    with kubernetes.client.ApiClient(cluster.configuration()) as api:
+        listed = kubernetes.client.CoreV1Api(api).list_namespace()
+    return {
+        str(item.metadata.name)
+        for item in listed.items
+        if item.metadata is not None and item.metadata.deletion_timestamp is None
+    }
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["nocolon"], "expected a controller target such as"),
+        (["no.such.module:controller"], "No module named 'no'"),
+        (["harness.controllers.correct:nothing"], "has no 'nothing'"),
+        (["harness.controllers.workqueue:TokenBucket"], "start() and stop()"),
+        (["x:y", "--cycles", "2"], "expected --cycles of at least 3, got 2"),
+        (["x:y", "--warmup", "40"], "expected --warmup between 0 and 29"),
+        (["x:y", "--scenario", "nap"], "unknown scenario 'nap'; choose one of"),
+        (["x:y", "--kubeconfig", "/no/such/file"], "no kubeconfig at '/no/such/file'"),
+        (["x:y", "--context", "prod"], "--context names a context in a kubeconfig"),
+    ],
+)
+def test_bad_input_is_one_line_with_exit_code_2(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
+    target, *rest = args
+    code, _, stderr = soak(tmp_path, target, *rest, timeout=120)
+
+    lines = stderr.strip().splitlines()
+    assert code == 2
+    assert len(lines) == 1, stderr
+    assert message in lines[0]
+    assert lines[0].startswith("leakhunt soak: error: ")
+
+
+def test_an_unreachable_cluster_is_one_line_with_exit_code_3(tmp_path: Path) -> None:
+    kubeconfig = tmp_path / "gone.kubeconfig"
+    kubeconfig.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: gone\n"
+        "clusters: [{name: gone, cluster: {server: 'http://127.0.0.1:9'}}]\n"
+        "contexts: [{name: gone, context: {cluster: gone, user: gone}}]\n"
+        "users: [{name: gone, user: {token: nothing}}]\n"
+    )
+
+    code, _, stderr = soak(
+        tmp_path,
+        "harness.controllers.correct:controller",
+        "--kubeconfig",
+        str(kubeconfig),
+        timeout=120,
+    )
+
+    lines = stderr.strip().splitlines()
+    assert code == 3
+    assert len(lines) == 1, stderr
+    assert "could not reach the API server at http://127.0.0.1:9" in lines[0]
+
+
+def test_the_progress_display_shows_cycles_and_growth_estimates(
+    tmp_path: Path,
+) -> None:
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "leakhunt",
+            "soak",
+            "harness.controllers.informer_registry:controller",
+            "--cycles",
+            "8",
+            "--json",
+            str(tmp_path / "report.json"),
+            "--log-dir",
+            str(tmp_path / "run"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=SOAK_TIMEOUT,
+        check=False,
+        env={**os.environ, "COLUMNS": "120"},
+    )
+
+    assert "cycles" in completed.stderr
+    assert "8/8" in completed.stderr
+    assert "gc_objects per cycle" in completed.stderr
+    assert "object-growth" in completed.stdout
