@@ -35,7 +35,7 @@ from harness.controllers.workqueue import WorkQueue
 
 logger = logging.getLogger(__name__)
 
-HANDLER_WORK_SECONDS = 0.05
+HANDLER_WORK_SECONDS = 0.02
 """How long the handler's pretend side effect blocks, per event."""
 
 READ_TIMEOUT_SECONDS = 5.0

@@ -163,7 +163,9 @@ class PodInformer:
 
         self._stopping.clear()
         self._synced.clear()
-        self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
+        self._thread = threading.Thread(
+            target=self._list_and_watch, name=self._name, daemon=True
+        )
         self._thread.start()
 
     def stop(self, timeout: float = JOIN_TIMEOUT_SECONDS) -> None:
@@ -194,7 +196,7 @@ class PodInformer:
             self._cache.clear()
         self._resource_version = None
 
-    def _run(self) -> None:
+    def _list_and_watch(self) -> None:
         while not self._stopping.is_set():
             try:
                 if self._resource_version is None:

@@ -128,6 +128,10 @@ def build_settings() -> kopf.OperatorSettings:
     # would kill the host.
     settings.process.ultimate_exiting_timeout = None
 
+    # A namespaced operator on a built-in resource needs no cluster-wide watch
+    # of namespaces and CRDs; without it kopf lists and watches pods only.
+    settings.scanning.disabled = True
+
     settings.watching.server_timeout = WATCH_TIMEOUT_SECONDS
     settings.watching.client_timeout = WATCH_TIMEOUT_SECONDS + READ_SLACK_SECONDS
     return settings
