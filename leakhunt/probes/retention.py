@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import math
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -26,8 +27,10 @@ MAX_CHAIN_TYPES = 12
 MAX_TRACKED_CANDIDATES = 64
 """Types whose instance ids are remembered between samples."""
 
-MIN_GROWTH_STREAK = 3
-"""Consecutive samples a type must grow in to be chosen when none was named."""
+MIN_RISE_FRACTION = 0.6
+"""Share of samples a type must rise in to be chosen when none was named: a
+leak may skip a cycle (a reconcile that came after the stop), noise rarely
+rises that often and ends above where it started."""
 
 BUILTIN_MODULES: tuple[str, ...] = ("builtins", "_thread", "_abc", "_weakref")
 """Types from these modules are chosen for a chain only when nothing else grows:
@@ -99,60 +102,71 @@ class RetentionProbe:
     """Remembers the instances of growing types, and finds their chains.
 
     ``focus`` names the types to explain (``module.QualName``); when empty,
-    the types that grew in each of the last :data:`MIN_GROWTH_STREAK`
-    samples are chosen. ``sample()`` records the ids of the candidates'
-    instances; ``details()`` takes the instances that are new since the
-    previous sample and returns their chains under ``retention_chains``,
-    and the graphs written by ``graph_writer`` (a callable taking the chain
-    and its objects) when one is given. Signals: none.
+    the types that rose in most samples (:data:`MIN_RISE_FRACTION`) and
+    ended above their count at ``start()`` are chosen. ``sample()`` records
+    the ids of the candidates' instances; ``details()`` takes the instances
+    that are new since the previous sample (or, for a type that did not grow
+    in the last cycle, since it was first recorded) and returns their chains
+    under ``retention_chains``, the leading one under ``retention_lead``.
+    Signals: none.
     """
 
     focus: Sequence[str] = ()
     time_budget: float = CHAIN_TIME_BUDGET
     name: str = "retention"
+    _first: dict[str, int] = field(default_factory=dict)
     _counts: dict[str, int] = field(default_factory=dict)
-    _streak: Counter[str] = field(default_factory=Counter)
-    _growth: dict[str, float] = field(default_factory=dict)
+    _rises: Counter[str] = field(default_factory=Counter)
+    _baseline_ids: dict[str, set[int]] = field(default_factory=dict)
     _previous_ids: dict[str, set[int]] = field(default_factory=dict)
     _current_ids: dict[str, set[int]] = field(default_factory=dict)
     _samples: int = 0
 
     def start(self) -> None:
-        """Count every type once, so the first sample can see growth."""
-        self._counts = self._count()
+        """Count every type once; growth is measured from here."""
+        self._first = self._count()
+        self._counts = self._first
 
     def sample(self) -> dict[str, float]:
-        """Update growth streaks and remember the ids of candidate instances."""
+        """Count rises per type and remember the ids of candidate instances."""
         objects = gc.get_objects()
         try:
             counts = count_types(objects)
-            for name, count in counts.items():
-                before = self._counts.get(name, 0)
-                if count > before:
-                    self._streak[name] += 1
-                    self._growth[name] = float(count - before)
-                else:
-                    self._streak.pop(name, None)
-                    self._growth.pop(name, None)
+            self._rises.update(
+                name
+                for name, count in counts.items()
+                if count > self._counts.get(name, 0)
+            )
             self._counts = counts
             self._samples += 1
 
             candidates = self._candidates()
             self._previous_ids = self._current_ids
             self._current_ids = _ids_by_type(objects, candidates)
+            for name, ids in self._current_ids.items():
+                self._baseline_ids.setdefault(name, ids)
         finally:
             del objects
         return {}
+
+    def growth(self) -> dict[str, float]:
+        """Instances gained per sample since ``start()``, for types that gained."""
+        samples = max(self._samples, 1)
+        return {
+            name: (count - self._first.get(name, 0)) / samples
+            for name, count in self._counts.items()
+            if count > self._first.get(name, 0) and name in self._rises
+        }
 
     def chosen_types(self) -> list[str]:
         """The types the next ``details()`` will explain."""
         if self.focus:
             return list(self.focus)[:MAX_CHAIN_TYPES]
-        needed = min(MIN_GROWTH_STREAK, max(1, self._samples - 1))
+        needed = max(1, math.ceil(self._samples * MIN_RISE_FRACTION))
         growing = {
-            name: self._growth.get(name, 0.0)
-            for name, streak in self._streak.items()
-            if streak >= needed
+            name: rate
+            for name, rate in self.growth().items()
+            if self._rises[name] >= needed
         }
         return choose_types(growing)
 
@@ -168,10 +182,12 @@ class RetentionProbe:
         targets: dict[int, str] = {}
         for kind in types:
             current = self._current_ids.get(kind, set())
-            previous = self._previous_ids.get(kind)
-            # NB: a type first tracked at the last sample has no previous ids;
-            # all its instances are candidates then, old ones included.
-            new = current - previous if previous is not None else current
+            new = current - self._previous_ids.get(kind, set())
+            if not new:
+                # NB: a leak need not grow in every cycle (a reconcile that
+                # came after the stop); then any instance made since the
+                # type was first recorded will do.
+                new = current - self._baseline_ids.get(kind, set())
             new_counts[kind] = len(new)
             targets.update(dict.fromkeys(new, kind))
         chains = find_chains(targets, time_budget=self.time_budget, stats=stats)
@@ -182,7 +198,7 @@ class RetentionProbe:
         stats = SearchStats()
         chains, new_counts = self.search(stats)
         types = self.chosen_types()
-        lead = lead_chain(chains.values(), types, self._growth)
+        lead = lead_chain(chains.values(), types, self.growth())
         return {
             "retention_chains": [
                 chains[kind].to_dict() for kind in types if kind in chains
@@ -202,9 +218,10 @@ class RetentionProbe:
 
     def stop(self) -> None:
         """Forget every remembered id and count."""
+        self._first = {}
         self._counts = {}
-        self._streak.clear()
-        self._growth = {}
+        self._rises.clear()
+        self._baseline_ids = {}
         self._previous_ids = {}
         self._current_ids = {}
 
@@ -218,11 +235,9 @@ class RetentionProbe:
     def _candidates(self) -> set[str]:
         if self.focus:
             return set(self.focus)
-        growing = sorted(
-            (name for name in self._streak),
-            key=lambda name: (_is_builtin(name), self._growth.get(name, 0.0)),
-        )
-        return set(growing[:MAX_TRACKED_CANDIDATES])
+        growth = self.growth()
+        ranked = sorted(growth, key=lambda name: (_is_builtin(name), growth[name]))
+        return set(ranked[:MAX_TRACKED_CANDIDATES])
 
 
 def _ids_by_type(objects: Iterable[object], names: set[str]) -> dict[str, set[int]]:
