@@ -163,9 +163,7 @@ class PodInformer:
 
         self._stopping.clear()
         self._synced.clear()
-        self._thread = threading.Thread(
-            target=self._list_and_watch, name=self._name, daemon=True
-        )
+        self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
         self._thread.start()
 
     def stop(self, timeout: float = JOIN_TIMEOUT_SECONDS) -> None:
@@ -196,7 +194,7 @@ class PodInformer:
             self._cache.clear()
         self._resource_version = None
 
-    def _list_and_watch(self) -> None:
+    def _run(self) -> None:
         while not self._stopping.is_set():
             try:
                 if self._resource_version is None:
@@ -312,8 +310,13 @@ class PodInformer:
             resource_version,
         )
         self._synced.set()
+        self._dispatch_list_as_watch_events(old, fresh)
 
-        # Finally, tell the handlers what changed; a stop cuts this short too.
+    def _dispatch_list_as_watch_events(
+        self, old: dict[str, V1Pod], fresh: dict[str, V1Pod]
+    ) -> None:
+        """Tell the handlers what a LIST changed, as the watch would have."""
+        # A stop cuts this short too.
         for key, pod in old.items():
             if key not in fresh and not self._stopping.is_set():
                 self._fire(DELETED, key, pod)
