@@ -198,14 +198,20 @@ class RetentionProbe:
         stats = SearchStats()
         chains, new_counts = self.search(stats)
         types = self.chosen_types()
-        lead = lead_chain(chains.values(), types, self.growth())
+        growth = self.growth()
+        lead = lead_chain(chains.values(), types, growth)
         return {
             "retention_chains": [
                 chains[kind].to_dict() for kind in types if kind in chains
             ],
             "retention_lead": lead.to_dict() if lead is not None else None,
             "retention_types": [
-                {"type": kind, "new": new_counts.get(kind, 0), "found": kind in chains}
+                {
+                    "type": kind,
+                    "per_sample": round(growth.get(kind, 0.0), 2),
+                    "new": new_counts.get(kind, 0),
+                    "found": kind in chains,
+                }
                 for kind in types
             ],
             "retention_search": {
@@ -235,9 +241,9 @@ class RetentionProbe:
     def _candidates(self) -> set[str]:
         if self.focus:
             return set(self.focus)
-        growth = self.growth()
-        ranked = sorted(growth, key=lambda name: (_is_builtin(name), growth[name]))
-        return set(ranked[:MAX_TRACKED_CANDIDATES])
+        # The same ranking as the final choice, only wider, so that every
+        # type chosen at the end has its ids from the samples before.
+        return set(choose_types(self.growth(), MAX_TRACKED_CANDIDATES))
 
 
 def _ids_by_type(objects: Iterable[object], names: set[str]) -> dict[str, set[int]]:

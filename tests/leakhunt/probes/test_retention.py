@@ -65,7 +65,7 @@ def test_only_objects_new_since_the_previous_sample_are_explained(
     probe.stop()
 
     types_seen = details["retention_types"]
-    assert types_seen == [{"type": name, "new": 1, "found": True}]
+    assert types_seen == [{"type": name, "per_sample": 1.0, "new": 1, "found": True}]
     chains = details["retention_chains"]
     assert isinstance(chains, list)
     assert chains[0]["hops"][-1]["label"] == "['config-2']"
