@@ -296,9 +296,9 @@ def merge(report: Report, result: Attribution) -> None:
             chain = chains.get(kind) or lead
             if chain:
                 finding.evidence["retention_chain"] = chain
-            if (
-                isinstance(sites, list)
-                and sites
-                and not finding.signal.startswith(TYPE_SIGNAL_PREFIX)
-            ):
+            if finding.signal.startswith(TYPE_SIGNAL_PREFIX):
+                continue
+            if isinstance(sites, list) and sites:
                 finding.evidence["allocation_sites"] = sites[:MAX_SITES_PER_FINDING]
+            if isinstance(origins, list) and origins:
+                finding.evidence["allocation_origins"] = origins[:MAX_SITES_PER_FINDING]

@@ -66,6 +66,7 @@ class EvidencePrinter:
             self._line("allocation sites: as above", dim=True)
         if memray and self._first("memray"):
             self._memray(memray, evidence.get("memray_command"))
+            self.printed.add("memray-command")
         if isinstance(chain, Mapping):
             self.chain(chain, point_back=point_back)
 
@@ -123,6 +124,7 @@ class EvidencePrinter:
             isinstance(memray, Mapping)
             and memray.get("command")
             and not memray.get("note")
+            and self._first("memray-command")
         ):
             self._line(f"flame graph of the leaks: {memray['command']}", dim=True)
         if isinstance(retention, Mapping):
