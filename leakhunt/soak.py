@@ -37,7 +37,7 @@ from leakhunt.attribution import (
 )
 from leakhunt.errors import UsageError
 from leakhunt.probes.apiserver import ApiServerProbe
-from leakhunt.report.model import Finding, Report
+from leakhunt.report.model import WATCH_LEAK, Finding, Report
 from leakhunt.worker_process import WorkerFailed, WorkerProcess
 from leakhunt.world import World, open_world
 
@@ -277,9 +277,25 @@ def _report(options: SoakOptions, run: _Run, meta: dict[str, object]) -> Report:
         handler_findings(run.series.get("watch_handling_share", []), run.handler_frames)
     )
     report.findings.extend(server_findings(run.server, run.cycles))
+    report.findings = _without_redundant_watch_trend(report.findings)
     attach_details(report.findings, run.details)
     report.meta["cycle_results"] = [_summary(result) for result in run.results]
     return report
+
+
+def _without_redundant_watch_trend(findings: list[Finding]) -> list[Finding]:
+    """Keep the exact watch-leak finding over the trend of registered watchers.
+
+    On the simulator the watches left open are listed one by one, with their
+    URLs; the registered-watcher count says the same with less, so it only
+    stands where nothing better is known (a real cluster).
+    """
+    exact = any(
+        f.kind == WATCH_LEAK and f.signal == "server_watches_open" for f in findings
+    )
+    if not exact:
+        return findings
+    return [f for f in findings if f.signal != "server_watchers_registered"]
 
 
 def _summary(result: dict[str, Any]) -> dict[str, Any]:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 from rich.console import Console
@@ -176,11 +178,15 @@ def run(args: argparse.Namespace) -> int:
         )
 
     console = Console()
-    if args.quiet:
-        report = run_soak(options)
-    else:
-        with SoakProgress() as progress:
-            report = run_soak(options, progress)
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        if args.quiet:
+            report = run_soak(options)
+        else:
+            with SoakProgress() as progress:
+                report = run_soak(options, progress)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
     path = report.write(args.json)
     _show(console, report, path, quiet=args.quiet)
@@ -190,6 +196,12 @@ def run(args: argparse.Namespace) -> int:
     if report.meta.get("interrupted"):
         return EXIT_INTERRUPTED
     return EXIT_CLEAN if report.passed else EXIT_FINDINGS
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM ends a soak as Ctrl-C does: the worker and the simulator are
+    stopped and the partial report is written."""
+    raise KeyboardInterrupt
 
 
 def _show(console: Console, report: Report, path: Path, *, quiet: bool) -> None:
