@@ -21,13 +21,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import kubernetes.client
-import kubernetes.config
 from kubernetes.client.exceptions import ApiException
-from kubernetes.config.config_exception import ConfigException
 from urllib3.exceptions import HTTPError
 
 from harness.apiserver.process import SimulatorProcess
-from harness.errors import ConfigurationError, ServerError
+from harness.errors import ServerError
+from harness.lifecycle.context import load_configuration
 from harness.workload import seed
 from harness.workload.control import Control
 
@@ -119,43 +118,9 @@ def _simulated(options: SoakOptions) -> Iterator[World]:
         )
 
 
-def _load_cluster_configuration(
-    kubeconfig: Path, context: str | None
-) -> kubernetes.client.Configuration:
-    if not kubeconfig.is_file():
-        raise ConfigurationError(
-            f"no kubeconfig at {str(kubeconfig)!r}; pass --kubeconfig with the "
-            "path of an existing file, or leave it out to use the simulator"
-        )
-    configuration = kubernetes.client.Configuration()
-    try:
-        kubernetes.config.load_kube_config(
-            config_file=str(kubeconfig),
-            context=context,
-            client_configuration=configuration,
-        )
-    except ConfigException as exc:
-        contexts = _context_names(kubeconfig)
-        if context is not None and context not in contexts:
-            raise ConfigurationError(
-                f"no context {context!r} in {kubeconfig}; it has "
-                f"{', '.join(contexts) or 'no contexts'}"
-            ) from exc
-        raise ConfigurationError(f"cannot use kubeconfig {kubeconfig}: {exc}") from exc
-    return configuration
-
-
-def _context_names(kubeconfig: Path) -> list[str]:
-    try:
-        contexts, _ = kubernetes.config.list_kube_config_contexts(str(kubeconfig))
-    except (ConfigException, OSError, ValueError):
-        return []
-    return [str(item["name"]) for item in contexts or []]
-
-
 @contextmanager
 def _cluster(options: SoakOptions, kubeconfig: Path) -> Iterator[World]:
-    configuration = _load_cluster_configuration(kubeconfig, options.context)
+    configuration = load_configuration(kubeconfig, options.context)
     version = _reach(configuration)
 
     with kubernetes.client.ApiClient(configuration) as api:

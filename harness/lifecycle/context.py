@@ -84,25 +84,7 @@ class ContextFactory:
         Raises :class:`ConfigurationError` when the file is missing or has no
         such context.
         """
-        if not kubeconfig.is_file():
-            raise ConfigurationError(
-                f"expected a kubeconfig file, but {str(kubeconfig)!r} does not exist"
-            )
-
-        configuration = kubernetes.client.Configuration()
-        try:
-            kubernetes.config.load_kube_config(
-                config_file=str(kubeconfig),
-                context=context,
-                client_configuration=configuration,
-                persist_config=False,
-            )
-        except kubernetes.config.ConfigException as exc:
-            raise ConfigurationError(
-                f"cannot use kubeconfig {str(kubeconfig)!r}"
-                f"{f' with context {context!r}' if context else ''}: {exc}"
-            ) from None
-
+        configuration = load_configuration(kubeconfig, context)
         logger.debug(
             "Loaded kubeconfig %s for API server %s, namespace %s.",
             kubeconfig,
@@ -115,3 +97,45 @@ class ContextFactory:
             namespace=namespace,
             label_selector=label_selector,
         )
+
+
+def load_configuration(
+    kubeconfig: Path, context: str | None = None
+) -> kubernetes.client.Configuration:
+    """Load the client configuration of ``context`` (or the current one).
+
+    Raises :class:`ConfigurationError`, naming the contexts the file has,
+    when the file is missing or has no such context.
+    """
+    if not kubeconfig.is_file():
+        raise ConfigurationError(
+            f"no kubeconfig at {str(kubeconfig)!r}; pass the path of an existing file"
+        )
+
+    configuration = kubernetes.client.Configuration()
+    try:
+        kubernetes.config.load_kube_config(
+            config_file=str(kubeconfig),
+            context=context,
+            client_configuration=configuration,
+            persist_config=False,
+        )
+    except kubernetes.config.ConfigException as exc:
+        contexts = _context_names(kubeconfig)
+        if context is not None and context not in contexts:
+            raise ConfigurationError(
+                f"no context {context!r} in {kubeconfig}; it has "
+                f"{', '.join(contexts) or 'no contexts'}"
+            ) from None
+        raise ConfigurationError(
+            f"cannot use kubeconfig {str(kubeconfig)!r}: {exc}"
+        ) from None
+    return configuration
+
+
+def _context_names(kubeconfig: Path) -> list[str]:
+    try:
+        contexts, _ = kubernetes.config.list_kube_config_contexts(str(kubeconfig))
+    except (kubernetes.config.ConfigException, OSError, ValueError):
+        return []
+    return [str(item["name"]) for item in contexts or []]

@@ -64,4 +64,5 @@ def test_a_child_that_cannot_load_its_kubeconfig_is_an_error_not_a_hang(
 
     assert not result.synced
     assert result.error is not None
-    assert "missing-kubeconfig' does not exist" in result.error
+    assert "no kubeconfig at" in result.error
+    assert "missing-kubeconfig'" in result.error
