@@ -134,6 +134,9 @@ def _findings_section(findings: Sequence[Finding]) -> str:
         return "<h2>Findings</h2><p>Nothing grows and nothing stays behind.</p>"
 
     parts = ["<h2>Findings</h2>"]
+    # Memory and object findings of one leak share their attribution: each
+    # piece of evidence is shown under the first group that carries it.
+    shown: set[str] = set()
     order = {kind: index for index, kind in enumerate(FINDING_KINDS)}
     kinds = sorted({f.kind for f in findings}, key=lambda k: order.get(k, len(order)))
     for kind in kinds:
@@ -146,7 +149,7 @@ def _findings_section(findings: Sequence[Finding]) -> str:
             parts.append(_signal_table(signals))
         if types:
             parts.append(_types_table(types))
-        parts.append(_group_evidence(group))
+        parts.append(_group_evidence(group, shown))
         parts.append("</section>")
     return "\n".join(parts)
 
@@ -178,17 +181,26 @@ def _types_table(findings: Sequence[Finding]) -> str:
     )
 
 
-def _group_evidence(group: Sequence[Finding]) -> str:
-    """The evidence of a group of findings, each kind of evidence once."""
+def _group_evidence(group: Sequence[Finding], shown: set[str]) -> str:
+    """The evidence of a group of findings not already ``shown`` above."""
     parts: list[str] = []
-    seen: set[str] = set()
+    repeated: list[str] = []
+    earlier = set(shown)
     for finding in group:
         evidence = finding.evidence
         for key, render in _EVIDENCE_RENDERERS:
             value = evidence.get(key)
-            if value and key not in seen:
-                seen.add(key)
-                parts.append(render(value, evidence))
+            if not value:
+                continue
+            if key in shown:
+                if key in earlier and key in _SHARED_EVIDENCE and key not in repeated:
+                    repeated.append(key)
+                continue
+            shown.add(key)
+            parts.append(render(value, evidence))
+    if repeated:
+        names = ", ".join(_SHARED_EVIDENCE[key] for key in repeated)
+        parts.append(f'<p class="muted">{_e(names)}: as above.</p>')
     return "\n".join(part for part in parts if part)
 
 
@@ -294,6 +306,15 @@ _EVIDENCE_RENDERERS: tuple[tuple[str, Renderer], ...] = (
         _plain_items("Sockets left open", ("fd", "type", "local", "remote", "status")),
     ),
 )
+
+
+_SHARED_EVIDENCE: Mapping[str, str] = {
+    "allocation_origins": "Lines of the code under test",
+    "allocation_sites": "allocation sites",
+    "memray_sites": "memray's leaked sites",
+    "retention_chain": "the retention chain",
+}
+"""Evidence one attribution pass gives several findings, shown once."""
 
 
 def _attribution_section(attribution: object, *, carried: bool) -> str:
