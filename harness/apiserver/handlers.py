@@ -16,23 +16,18 @@ import orjson
 from aiohttp import web
 
 from harness.apiserver import status as errors
+from harness.apiserver.fields import FieldSelector, parse_field_selector
 from harness.apiserver.pagination import Page, Paginator
-from harness.apiserver.patch import (
-    PatchError,
-    apply_json_patch,
-    apply_merge_patch,
-    apply_strategic_merge_patch,
-)
+from harness.apiserver.patch import PatchError, apply_json_patch, apply_merge_patch
 from harness.apiserver.resources import ResourceType
 from harness.apiserver.routing import Target
 from harness.apiserver.selectors import (
-    FieldSelector,
     LabelSelector,
     SelectorError,
-    parse_field_selector,
     parse_label_selector,
 )
 from harness.apiserver.store import Preconditions, Store
+from harness.apiserver.strategic import apply_strategic_merge_patch
 from harness.apiserver.tables import table, wants_table
 
 logger = logging.getLogger(__name__)

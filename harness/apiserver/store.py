@@ -22,8 +22,9 @@ from typing import Any
 import orjson
 
 from harness.apiserver import status as errors
+from harness.apiserver.fields import FieldSelector
 from harness.apiserver.resources import CRD, NAMESPACES, ResourceRegistry, ResourceType
-from harness.apiserver.selectors import FieldSelector, LabelSelector
+from harness.apiserver.selectors import LabelSelector
 from harness.apiserver.validation import (
     crd_status,
     validate_crd,

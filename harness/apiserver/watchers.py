@@ -20,8 +20,9 @@ from typing import Any
 
 import orjson
 
+from harness.apiserver.fields import FieldSelector
 from harness.apiserver.resources import ResourceType
-from harness.apiserver.selectors import FieldSelector, LabelSelector
+from harness.apiserver.selectors import LabelSelector
 
 logger = logging.getLogger(__name__)
 

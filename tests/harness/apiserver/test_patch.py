@@ -1,4 +1,4 @@
-"""JSON merge, JSON and strategic merge patches apply as in kube-apiserver."""
+"""JSON merge and JSON patches apply as in kube-apiserver, leaving inputs alone."""
 
 from __future__ import annotations
 
@@ -10,80 +10,47 @@ import pytest
 
 from harness.apiserver.patch import (
     MAX_JSON_PATCH_OPERATIONS,
-    STRATEGIC_MERGE_KEYS,
     PatchError,
     apply_json_patch,
     apply_merge_patch,
-    apply_strategic_merge_patch,
 )
+from harness.apiserver.strategic import apply_strategic_merge_patch
 
-
-def _pod() -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {
-            "name": "web",
-            "namespace": "default",
-            "labels": {"app": "web", "tier": "frontend"},
-            "finalizers": ["example.com/a", "example.com/b"],
-        },
-        "spec": {
-            "containers": [
-                {
-                    "name": "app",
-                    "image": "app:1",
-                    "env": [{"name": "MODE", "value": "prod"}],
-                    "ports": [{"containerPort": 8080, "protocol": "TCP"}],
-                    "volumeMounts": [{"name": "data", "mountPath": "/data"}],
-                },
-                {"name": "proxy", "image": "proxy:1"},
-            ],
-            "volumes": [{"name": "data", "emptyDir": {}}],
-            "tolerations": [{"key": "a", "operator": "Exists"}],
-        },
-        "status": {
-            "phase": "Running",
-            "conditions": [
-                {"type": "Ready", "status": "True"},
-                {"type": "Initialized", "status": "True"},
-            ],
-        },
-    }
-
-
-def _names(items: list[dict[str, Any]], key: str = "name") -> list[Any]:
-    return [item[key] for item in items]
+PodFactory = Callable[[], dict[str, Any]]
 
 
 # --- JSON merge patch (RFC 7386) -----------------------------------------------------
 
 
-def test_a_merge_patch_sets_and_adds_members_and_keeps_the_others() -> None:
+def test_a_merge_patch_sets_and_adds_members_and_keeps_the_others(
+    make_pod: PodFactory,
+) -> None:
     patched = apply_merge_patch(
-        _pod(), {"metadata": {"labels": {"tier": "edge", "new": "1"}}}
+        make_pod(), {"metadata": {"labels": {"tier": "edge", "new": "1"}}}
     )
 
     assert patched["metadata"]["labels"] == {"app": "web", "tier": "edge", "new": "1"}
     assert patched["metadata"]["name"] == "web"
-    assert patched["spec"] == _pod()["spec"]
+    assert patched["spec"] == make_pod()["spec"]
 
 
-def test_a_null_in_a_merge_patch_deletes_the_member() -> None:
+def test_a_null_in_a_merge_patch_deletes_the_member(make_pod: PodFactory) -> None:
     patched = apply_merge_patch(
-        _pod(), {"metadata": {"labels": {"tier": None}}, "status": None}
+        make_pod(), {"metadata": {"labels": {"tier": None}}, "status": None}
     )
 
     assert patched["metadata"]["labels"] == {"app": "web"}
     assert "status" not in patched
 
 
-def test_a_null_for_a_missing_member_changes_nothing() -> None:
-    assert apply_merge_patch(_pod(), {"metadata": {"missing": None}}) == _pod()
+def test_a_null_for_a_missing_member_changes_nothing(make_pod: PodFactory) -> None:
+    assert apply_merge_patch(make_pod(), {"metadata": {"missing": None}}) == make_pod()
 
 
-def test_a_merge_patch_replaces_lists_whole() -> None:
-    patched = apply_merge_patch(_pod(), {"metadata": {"finalizers": ["example.com/c"]}})
+def test_a_merge_patch_replaces_lists_whole(make_pod: PodFactory) -> None:
+    patched = apply_merge_patch(
+        make_pod(), {"metadata": {"finalizers": ["example.com/c"]}}
+    )
 
     assert patched["metadata"]["finalizers"] == ["example.com/c"]
 
@@ -101,11 +68,13 @@ def test_a_merge_patch_scalar_replaces_an_object() -> None:
 
 
 @pytest.mark.parametrize("patch", [[], ["a"], "text", 3, None, True])
-def test_a_merge_patch_that_is_not_an_object_is_a_bad_request(patch: object) -> None:
+def test_a_merge_patch_that_is_not_an_object_is_a_bad_request(
+    make_pod: PodFactory, patch: object
+) -> None:
     with pytest.raises(
         PatchError, match="a JSON merge patch must be a JSON object"
     ) as caught:
-        apply_merge_patch(_pod(), patch)
+        apply_merge_patch(make_pod(), patch)
 
     assert caught.value.code == 400
 
@@ -113,9 +82,9 @@ def test_a_merge_patch_that_is_not_an_object_is_a_bad_request(patch: object) -> 
 # --- JSON patch (RFC 6902) -----------------------------------------------------------
 
 
-def test_json_patch_operations_apply_in_order() -> None:
+def test_json_patch_operations_apply_in_order(make_pod: PodFactory) -> None:
     patched = apply_json_patch(
-        _pod(),
+        make_pod(),
         [
             {"op": "test", "path": "/metadata/name", "value": "web"},
             {"op": "add", "path": "/metadata/labels/track", "value": "canary"},
@@ -250,14 +219,16 @@ def test_test_compares_json_values_not_python_ones(value: Any, passes: bool) -> 
             apply_json_patch(target, ops)
 
 
-def test_a_failed_test_names_the_operation_index_path_and_both_values() -> None:
+def test_a_failed_test_names_the_operation_index_path_and_both_values(
+    make_pod: PodFactory,
+) -> None:
     ops = [
         {"op": "add", "path": "/metadata/labels/x", "value": "1"},
         {"op": "test", "path": "/metadata/labels/app", "value": "db"},
     ]
 
     with pytest.raises(PatchError) as caught:
-        apply_json_patch(_pod(), ops)
+        apply_json_patch(make_pod(), ops)
 
     assert caught.value.code == 422
     assert str(caught.value) == (
@@ -305,10 +276,10 @@ def test_a_failed_test_names_the_operation_index_path_and_both_values() -> None:
     ],
 )
 def test_an_operation_that_does_not_apply_is_unprocessable_and_says_why(
-    operation: dict[str, Any], reason: str
+    make_pod: PodFactory, operation: dict[str, Any], reason: str
 ) -> None:
     with pytest.raises(PatchError) as caught:
-        apply_json_patch(_pod(), [operation])
+        apply_json_patch(make_pod(), [operation])
 
     assert caught.value.code == 422
     assert str(caught.value).startswith("JSON patch operation 0 (")
@@ -316,27 +287,31 @@ def test_an_operation_that_does_not_apply_is_unprocessable_and_says_why(
 
 
 @pytest.mark.parametrize("ops", [{"op": "add"}, "[]", None, 7])
-def test_a_json_patch_that_is_not_an_array_is_a_bad_request(ops: object) -> None:
+def test_a_json_patch_that_is_not_an_array_is_a_bad_request(
+    make_pod: PodFactory, ops: object
+) -> None:
     with pytest.raises(
         PatchError, match="must be a JSON array of operations"
     ) as caught:
-        apply_json_patch(_pod(), ops)
+        apply_json_patch(make_pod(), ops)
 
     assert caught.value.code == 400
 
 
-def test_an_operation_that_is_not_an_object_is_a_bad_request() -> None:
+def test_an_operation_that_is_not_an_object_is_a_bad_request(
+    make_pod: PodFactory,
+) -> None:
     with pytest.raises(
         PatchError, match="JSON patch operation 1 must be a JSON object"
     ) as caught:
         apply_json_patch(
-            _pod(), [{"op": "test", "path": "", "value": _pod()}, "remove"]
+            make_pod(), [{"op": "test", "path": "", "value": make_pod()}, "remove"]
         )
 
     assert caught.value.code == 400
 
 
-def test_too_many_operations_are_refused_as_too_large() -> None:
+def test_too_many_operations_are_refused_as_too_large(make_pod: PodFactory) -> None:
     ops = [{"op": "test", "path": "/kind", "value": "Pod"}] * (
         MAX_JSON_PATCH_OPERATIONS + 1
     )
@@ -344,439 +319,20 @@ def test_too_many_operations_are_refused_as_too_large() -> None:
     with pytest.raises(
         PatchError, match="maximum operations in a JSON patch is 10000"
     ) as caught:
-        apply_json_patch(_pod(), ops)
+        apply_json_patch(make_pod(), ops)
 
     assert caught.value.code == 413
 
 
-def test_a_patch_leaving_something_other_than_an_object_is_unprocessable() -> None:
+def test_a_patch_leaving_something_other_than_an_object_is_unprocessable(
+    make_pod: PodFactory,
+) -> None:
     with pytest.raises(
         PatchError, match="the patched document must be a JSON object"
     ) as caught:
-        apply_json_patch(_pod(), [{"op": "replace", "path": "", "value": [1]}])
+        apply_json_patch(make_pod(), [{"op": "replace", "path": "", "value": [1]}])
 
     assert caught.value.code == 422
-
-
-# --- strategic merge patch: objects and directives on them ---------------------------
-
-
-def test_a_strategic_patch_merges_objects_and_deletes_nulls_like_a_merge_patch() -> (
-    None
-):
-    patched = apply_strategic_merge_patch(
-        _pod(), {"metadata": {"labels": {"tier": None, "track": "canary"}}}
-    )
-
-    assert patched["metadata"]["labels"] == {"app": "web", "track": "canary"}
-
-
-def test_patch_replace_on_an_object_replaces_it_with_the_rest_of_the_patch() -> None:
-    patched = apply_strategic_merge_patch(
-        _pod(),
-        {"metadata": {"labels": {"$patch": "replace", "only": "this", "gone": None}}},
-    )
-
-    assert patched["metadata"]["labels"] == {"only": "this"}
-
-
-def test_patch_delete_on_an_object_empties_it() -> None:
-    patched = apply_strategic_merge_patch(
-        _pod(), {"metadata": {"labels": {"$patch": "delete"}}}
-    )
-
-    assert patched["metadata"]["labels"] == {}
-
-
-def test_an_unknown_patch_directive_is_unprocessable_and_lists_the_known_ones() -> None:
-    with pytest.raises(PatchError) as caught:
-        apply_strategic_merge_patch(_pod(), {"spec": {"$patch": "merge"}})
-
-    assert caught.value.code == 422
-    assert str(caught.value) == (
-        'unknown $patch directive "merge" in spec; expected "replace" or "delete"'
-    )
-
-
-def test_retain_keys_drops_the_fields_it_does_not_list() -> None:
-    target = {
-        "spec": {
-            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1}}
-        }
-    }
-
-    patched = apply_strategic_merge_patch(
-        target, {"spec": {"strategy": {"$retainKeys": ["type"], "type": "Recreate"}}}
-    )
-
-    assert patched["spec"]["strategy"] == {"type": "Recreate"}
-
-
-def test_retain_keys_must_list_every_field_the_patch_sets() -> None:
-    patch = {"spec": {"strategy": {"$retainKeys": ["type"], "rollingUpdate": {}}}}
-
-    with pytest.raises(
-        PatchError, match="invalid patch format of retainKeys"
-    ) as caught:
-        apply_strategic_merge_patch({"spec": {"strategy": {}}}, patch)
-
-    assert caught.value.code == 400
-
-
-@pytest.mark.parametrize("patch", [[{"a": 1}], "text", None])
-def test_a_strategic_patch_that_is_not_an_object_is_a_bad_request(patch: Any) -> None:
-    with pytest.raises(
-        PatchError, match="a strategic merge patch must be a JSON object"
-    ) as caught:
-        apply_strategic_merge_patch(_pod(), patch)
-
-    assert caught.value.code == 400
-
-
-# --- strategic merge patch: lists merged by key --------------------------------------
-
-
-def test_containers_merge_by_name_and_a_new_one_goes_before_the_rest() -> None:
-    patched = apply_strategic_merge_patch(
-        _pod(),
-        {
-            "spec": {
-                "containers": [
-                    {"name": "proxy", "image": "proxy:2"},
-                    {"name": "sidecar"},
-                ]
-            }
-        },
-    )
-
-    containers = patched["spec"]["containers"]
-    assert _names(containers) == ["app", "proxy", "sidecar"]
-    assert containers[1] == {"name": "proxy", "image": "proxy:2"}
-    assert containers[0] == _pod()["spec"]["containers"][0]
-
-
-def test_adding_one_container_puts_it_first_as_kube_apiserver_does() -> None:
-    patched = apply_strategic_merge_patch(
-        _pod(), {"spec": {"containers": [{"name": "sidecar"}]}}
-    )
-
-    assert _names(patched["spec"]["containers"]) == ["sidecar", "app", "proxy"]
-
-
-def test_items_named_by_the_patch_take_the_patch_order() -> None:
-    patched = apply_strategic_merge_patch(
-        _pod(), {"spec": {"containers": [{"name": "proxy"}, {"name": "app"}]}}
-    )
-
-    assert _names(patched["spec"]["containers"]) == ["proxy", "app"]
-
-
-def test_a_server_only_item_stays_ahead_of_the_patch_items_it_preceded() -> None:
-    target = {"spec": {"containers": [{"name": "a"}, {"name": "b"}, {"name": "c"}]}}
-
-    patched = apply_strategic_merge_patch(
-        target, {"spec": {"containers": [{"name": "c", "x": 1}, {"name": "a", "x": 2}]}}
-    )
-
-    assert patched["spec"]["containers"] == [
-        {"name": "b"},
-        {"name": "c", "x": 1},
-        {"name": "a", "x": 2},
-    ]
-
-
-def test_nested_lists_of_a_container_merge_by_their_own_keys() -> None:
-    patched = apply_strategic_merge_patch(
-        _pod(),
-        {
-            "spec": {
-                "containers": [
-                    {
-                        "name": "app",
-                        "env": [{"name": "DEBUG", "value": "1"}],
-                        "ports": [{"containerPort": 8080, "name": "http"}],
-                        "volumeMounts": [
-                            {"name": "data", "mountPath": "/data", "readOnly": True}
-                        ],
-                    }
-                ]
-            }
-        },
-    )
-
-    app = patched["spec"]["containers"][0]
-    assert _names(app["env"]) == ["DEBUG", "MODE"]
-    assert app["ports"] == [{"containerPort": 8080, "protocol": "TCP", "name": "http"}]
-    assert app["volumeMounts"] == [
-        {"name": "data", "mountPath": "/data", "readOnly": True}
-    ]
-
-
-def test_pod_template_containers_in_a_deployment_merge_by_name_too() -> None:
-    deployment = {
-        "spec": {
-            "template": {"spec": {"containers": [{"name": "app", "image": "a:1"}]}}
-        }
-    }
-
-    patched = apply_strategic_merge_patch(
-        deployment,
-        {
-            "spec": {
-                "template": {"spec": {"containers": [{"name": "app", "image": "a:2"}]}}
-            }
-        },
-    )
-
-    assert patched["spec"]["template"]["spec"]["containers"] == [
-        {"name": "app", "image": "a:2"}
-    ]
-
-
-def test_conditions_merge_by_type() -> None:
-    patched = apply_strategic_merge_patch(
-        _pod(), {"status": {"conditions": [{"type": "Ready", "status": "False"}]}}
-    )
-
-    assert patched["status"]["conditions"] == [
-        {"type": "Ready", "status": "False"},
-        {"type": "Initialized", "status": "True"},
-    ]
-
-
-def test_volumes_merge_by_name() -> None:
-    patched = apply_strategic_merge_patch(
-        _pod(), {"spec": {"volumes": [{"name": "cache", "emptyDir": {}}]}}
-    )
-
-    assert _names(patched["spec"]["volumes"]) == ["cache", "data"]
-
-
-def test_patch_delete_in_a_list_removes_every_item_with_that_key() -> None:
-    target = {
-        "spec": {"volumes": [{"name": "a"}, {"name": "b"}, {"name": "a", "x": 1}]}
-    }
-
-    patched = apply_strategic_merge_patch(
-        target, {"spec": {"volumes": [{"name": "a", "$patch": "delete"}]}}
-    )
-
-    assert patched["spec"]["volumes"] == [{"name": "b"}]
-
-
-def test_deleting_an_item_the_list_does_not_have_changes_nothing() -> None:
-    patched = apply_strategic_merge_patch(
-        _pod(), {"spec": {"volumes": [{"name": "nope", "$patch": "delete"}]}}
-    )
-
-    assert patched["spec"]["volumes"] == _pod()["spec"]["volumes"]
-
-
-def test_patch_replace_in_a_list_replaces_it_with_the_other_items() -> None:
-    patched = apply_strategic_merge_patch(
-        _pod(),
-        {
-            "spec": {
-                "containers": [{"$patch": "replace"}, {"name": "only", "image": None}]
-            }
-        },
-    )
-
-    assert patched["spec"]["containers"] == [{"name": "only"}]
-
-
-def test_directives_in_a_list_the_object_lacks_are_applied_not_stored() -> None:
-    patched = apply_strategic_merge_patch(
-        {"spec": {}},
-        {"spec": {"volumes": [{"name": "new"}, {"name": "ghost", "$patch": "delete"}]}},
-    )
-
-    assert patched["spec"]["volumes"] == [{"name": "new"}]
-
-
-def test_an_item_without_its_merge_key_is_unprocessable() -> None:
-    with pytest.raises(PatchError) as caught:
-        apply_strategic_merge_patch(_pod(), {"spec": {"containers": [{"image": "x"}]}})
-
-    assert caught.value.code == 422
-    assert "has no 'name', the key its items are merged by" in str(caught.value)
-    assert "spec.containers" in str(caught.value)
-
-
-def test_a_scalar_in_a_list_merged_by_key_is_unprocessable() -> None:
-    with pytest.raises(PatchError, match="is a list of objects merged by 'name'"):
-        apply_strategic_merge_patch(_pod(), {"spec": {"containers": ["app"]}})
-
-
-def test_merging_a_list_explicitly_is_refused_as_kube_apiserver_refuses_it() -> None:
-    with pytest.raises(PatchError, match='unknown \\$patch directive "merge"'):
-        apply_strategic_merge_patch(
-            _pod(), {"spec": {"volumes": [{"$patch": "merge"}]}}
-        )
-
-
-def test_lists_without_a_merge_key_are_replaced_whole() -> None:
-    patched = apply_strategic_merge_patch(
-        _pod(), {"spec": {"tolerations": [{"key": "b", "operator": "Exists"}]}}
-    )
-
-    assert patched["spec"]["tolerations"] == [{"key": "b", "operator": "Exists"}]
-
-
-def test_a_service_merges_ports_by_port_and_a_container_by_container_port() -> None:
-    service = {"spec": {"ports": [{"port": 80, "targetPort": 8080}]}}
-
-    patched = apply_strategic_merge_patch(
-        service, {"spec": {"ports": [{"port": 80, "name": "http"}]}}
-    )
-
-    assert patched["spec"]["ports"] == [
-        {"port": 80, "targetPort": 8080, "name": "http"}
-    ]
-    assert STRATEGIC_MERGE_KEYS[("containers", "ports")] == "containerPort"
-
-
-# --- strategic merge patch: lists of scalars -----------------------------------------
-
-
-def test_finalizers_merge_as_a_set_as_in_kube_apiserver() -> None:
-    patched = apply_strategic_merge_patch(
-        _pod(), {"metadata": {"finalizers": ["example.com/b", "example.com/c"]}}
-    )
-
-    assert patched["metadata"]["finalizers"] == [
-        "example.com/a",
-        "example.com/b",
-        "example.com/c",
-    ]
-
-
-def test_delete_from_primitive_list_removes_finalizers() -> None:
-    patched = apply_strategic_merge_patch(
-        _pod(), {"metadata": {"$deleteFromPrimitiveList/finalizers": ["example.com/a"]}}
-    )
-
-    assert patched["metadata"]["finalizers"] == ["example.com/b"]
-
-
-def test_delete_from_primitive_list_never_creates_the_list() -> None:
-    patched = apply_strategic_merge_patch(
-        {"metadata": {}}, {"metadata": {"$deleteFromPrimitiveList/finalizers": ["x"]}}
-    )
-
-    assert patched == {"metadata": {}}
-
-
-def test_delete_from_primitive_list_also_works_on_a_replaced_list() -> None:
-    patched = apply_strategic_merge_patch(
-        {"spec": {"args": ["--a", "--b", "--a"]}},
-        {"spec": {"$deleteFromPrimitiveList/args": ["--a"]}},
-    )
-
-    assert patched["spec"]["args"] == ["--b"]
-
-
-def test_a_null_finalizers_list_deletes_it() -> None:
-    patched = apply_strategic_merge_patch(_pod(), {"metadata": {"finalizers": None}})
-
-    assert "finalizers" not in patched["metadata"]
-
-
-@pytest.mark.parametrize(
-    "patch",
-    [
-        {"metadata": {"$deleteFromPrimitiveList/finalizers": "x"}},
-        {"metadata": {"$deleteFromPrimitiveList/": ["x"]}},
-        {"metadata": {"$setElementOrder/finalizers": "x"}},
-        {"metadata": {"$retainKeys": "name"}},
-    ],
-)
-def test_malformed_list_directives_are_a_bad_request(patch: dict[str, Any]) -> None:
-    with pytest.raises(PatchError, match="invalid patch format") as caught:
-        apply_strategic_merge_patch(_pod(), patch)
-
-    assert caught.value.code == 400
-
-
-# --- strategic merge patch: $setElementOrder -----------------------------------------
-
-
-def test_set_element_order_orders_the_merged_list() -> None:
-    patched = apply_strategic_merge_patch(
-        _pod(),
-        {
-            "spec": {
-                "$setElementOrder/containers": [
-                    {"name": "proxy"},
-                    {"name": "sidecar"},
-                    {"name": "app"},
-                ],
-                "containers": [{"name": "sidecar", "image": "s:1"}],
-            }
-        },
-    )
-
-    assert _names(patched["spec"]["containers"]) == ["proxy", "sidecar", "app"]
-
-
-def test_set_element_order_alone_reorders_the_existing_list() -> None:
-    patched = apply_strategic_merge_patch(
-        _pod(),
-        {
-            "metadata": {
-                "$setElementOrder/finalizers": ["example.com/b", "example.com/a"]
-            }
-        },
-    )
-
-    assert patched["metadata"]["finalizers"] == ["example.com/b", "example.com/a"]
-
-
-def test_set_element_order_with_additions_and_deletions_of_scalars() -> None:
-    target = {"metadata": {"finalizers": ["a", "b", "c", "d"]}}
-
-    patched = apply_strategic_merge_patch(
-        target,
-        {
-            "metadata": {
-                "$setElementOrder/finalizers": ["a", "b", "d"],
-                "$deleteFromPrimitiveList/finalizers": ["c"],
-                "finalizers": ["d"],
-            }
-        },
-    )
-
-    assert patched["metadata"]["finalizers"] == ["a", "b", "d"]
-
-
-def test_a_patch_list_out_of_its_set_element_order_is_unprocessable() -> None:
-    patch = {
-        "spec": {
-            "$setElementOrder/containers": [{"name": "app"}, {"name": "proxy"}],
-            "containers": [{"name": "proxy"}, {"name": "app"}],
-        }
-    }
-
-    with pytest.raises(
-        PatchError, match="are not in the order its \\$setElementOrder"
-    ) as caught:
-        apply_strategic_merge_patch(_pod(), patch)
-
-    assert caught.value.code == 422
-
-
-def test_set_element_order_for_a_replaced_list_is_ignored() -> None:
-    patched = apply_strategic_merge_patch(
-        _pod(),
-        {
-            "spec": {
-                "$setElementOrder/tolerations": [{"key": "z"}],
-                "tolerations": [{"key": "y"}],
-            }
-        },
-    )
-
-    assert patched["spec"]["tolerations"] == [{"key": "y"}]
 
 
 # --- every patch: a new object, inputs untouched -------------------------------------
@@ -810,29 +366,33 @@ PATCHERS: list[tuple[Callable[[dict[str, Any], Any], dict[str, Any]], Any]] = [
 
 @pytest.mark.parametrize(("apply", "patch"), PATCHERS)
 def test_patching_leaves_the_target_and_the_patch_unchanged(
-    apply: Callable[[dict[str, Any], Any], dict[str, Any]], patch: Any
+    make_pod: PodFactory,
+    apply: Callable[[dict[str, Any], Any], dict[str, Any]],
+    patch: Any,
 ) -> None:
-    target = _pod()
+    target = make_pod()
     patch_before = copy.deepcopy(patch)
 
     patched = apply(target, patch)
 
-    assert target == _pod()
+    assert target == make_pod()
     assert patch == patch_before
     assert patched != target
 
 
 @pytest.mark.parametrize(("apply", "patch"), PATCHERS)
 def test_the_patched_object_shares_nothing_with_its_inputs(
-    apply: Callable[[dict[str, Any], Any], dict[str, Any]], patch: Any
+    make_pod: PodFactory,
+    apply: Callable[[dict[str, Any], Any], dict[str, Any]],
+    patch: Any,
 ) -> None:
-    target = _pod()
+    target = make_pod()
     patch_before = copy.deepcopy(patch)
 
     patched = apply(target, patch)
     _scramble(patched)
 
-    assert target == _pod()
+    assert target == make_pod()
     assert patch == patch_before
 
 
@@ -848,8 +408,8 @@ def _scramble(value: Any) -> None:
         value.append("scrambled")
 
 
-def test_a_failed_json_patch_leaves_the_target_untouched() -> None:
-    target = _pod()
+def test_a_failed_json_patch_leaves_the_target_untouched(make_pod: PodFactory) -> None:
+    target = make_pod()
 
     with pytest.raises(PatchError):
         apply_json_patch(
@@ -860,4 +420,4 @@ def test_a_failed_json_patch_leaves_the_target_untouched() -> None:
             ],
         )
 
-    assert target == _pod()
+    assert target == make_pod()
