@@ -140,6 +140,10 @@ class SoakObserver(Protocol):
     def cycle_done(self, cycle: int, series: dict[str, list[float]]) -> None:
         """Cycle ``cycle`` (0-based) has been sampled."""
 
+    def explaining(self, cycles: int) -> None:
+        """Screening is over; an attribution pass of ``cycles`` traced cycles
+        starts (it takes several times as long per cycle)."""
+
 
 @dataclass
 class _Run:
@@ -209,6 +213,8 @@ def run_soak(options: SoakOptions, observer: SoakObserver | None = None) -> Repo
     # Attribution explains the screening's findings; it never changes them.
     explain = options.attribution and wanted(report, deep=options.deep)
     if explain and not run.interrupted:
+        if observer is not None:
+            observer.explaining(options.deep_cycles)
         run_attribution(options, report, cycles=options.deep_cycles)
     return report
 

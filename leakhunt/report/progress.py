@@ -125,3 +125,11 @@ class SoakProgress:
                 continue
             table.add_row(f"{name} per cycle", _format(slope, unit))
         self._live.update(Group(self._progress, table))
+
+    def explaining(self, cycles: int) -> None:
+        """Say that the attribution pass runs, and pulse the bar meanwhile."""
+        self.console.print(
+            f"Growth found: explaining it with {cycles} traced cycles under "
+            "memray and tracemalloc (slower per cycle than screening)"
+        )
+        self._progress.update(self._task, description="explaining", total=None)
