@@ -227,7 +227,8 @@ def _sites(value: object, evidence: Mapping[str, object]) -> str:
             f"<li><code>{_e(str(site.get('where')))}</code> {_e(_rate(site))}, "
             f"{_e(str(site.get('blocks_per_cycle')))} blocks per cycle: "
             f"<code>{_e(str(site.get('line')))}</code>"
-            f"<details><summary>traceback</summary><pre>{_e(frames)}</pre></details></li>"
+            "<details><summary>traceback</summary>"
+            f"<pre>{_e(frames)}</pre></details></li>"
         )
     return (
         "<h4>Allocation sites growing every cycle (tracemalloc)</h4>"
@@ -276,7 +277,8 @@ def _threads(value: object, evidence: Mapping[str, object]) -> str:
         stack = [str(line) for line in _list(thread.get("stack"))][-MAX_STACK_LINES:]
         items.append(
             f"<li><code>{_e(str(thread.get('name')))}</code> "
-            f"({_e(str(thread.get('target')))})<pre>{_e(chr(10).join(stack))}</pre></li>"
+            f"({_e(str(thread.get('target')))})"
+            f"<pre>{_e(chr(10).join(stack))}</pre></li>"
         )
     return f"<h4>Threads left running</h4><ul>{''.join(items)}</ul>"
 
