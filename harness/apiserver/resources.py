@@ -7,6 +7,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.apiserver.fields import FIELD_SELECTORS_ALWAYS, POD_FIELD_SELECTORS
+
 logger = logging.getLogger(__name__)
 
 VERBS = (
@@ -20,9 +22,6 @@ VERBS = (
     "watch",
 )
 """The verbs every served resource answers, as discovery lists them."""
-
-COMMON_FIELDS = ("metadata.name", "metadata.namespace")
-"""Field selectors every resource supports."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +57,7 @@ class ResourceType:
     @property
     def supported_fields(self) -> tuple[str, ...]:
         """Every field selector the resource supports."""
-        return COMMON_FIELDS + self.fields
+        return FIELD_SELECTORS_ALWAYS + self.fields
 
     @property
     def list_kind(self) -> str:
@@ -85,14 +84,8 @@ BUILTIN_RESOURCES: tuple[ResourceType, ...] = (
         namespaced=True,
         short_names=("po",),
         has_status=True,
-        fields=(
-            "spec.nodeName",
-            "spec.restartPolicy",
-            "spec.schedulerName",
-            "spec.serviceAccountName",
-            "status.phase",
-            "status.podIP",
-            "status.nominatedNodeName",
+        fields=tuple(
+            name for name in POD_FIELD_SELECTORS if name not in FIELD_SELECTORS_ALWAYS
         ),
         categories=("all",),
     ),
