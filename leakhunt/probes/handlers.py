@@ -16,9 +16,11 @@ blocked loop instead (see :mod:`harness.lifecycle.loop`).
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import threading
 from collections import Counter
+from pathlib import Path
 from types import FrameType
 
 logger = logging.getLogger(__name__)
@@ -37,8 +39,8 @@ MIN_WATCH_SAMPLES = 40
 """Watch-thread samples a cycle needs (0.2 s of watching) before its share
 counts; a cycle that barely watched says nothing about its handlers."""
 
-_OWN_FILES = ("leakhunt/", "threading.py")
-"""Frames of leakhunt and of thread bootstrap, never the handler's own code."""
+_OWN_FILES = (str(Path(__file__).resolve().parents[1]) + os.sep, threading.__file__)
+"""leakhunt's package and thread bootstrap: never the handler's own code."""
 
 
 def _reading(frame: FrameType | None) -> bool:
@@ -64,7 +66,7 @@ def _handler_frame(frame: FrameType | None) -> str | None:
     while frame is not None:
         filename = frame.f_code.co_filename
         library = "site-packages" in filename or "/lib/python" in filename
-        if not library and not any(own in filename for own in _OWN_FILES):
+        if not library and not filename.startswith(_OWN_FILES):
             return f"{filename}:{frame.f_lineno} in {frame.f_code.co_name}"
         frame = frame.f_back
     return None
