@@ -142,6 +142,14 @@ def strictly_increasing(y: FloatArray) -> bool:
     return bool(len(y) >= 2 and np.all(np.diff(y) >= 1))
 
 
+def mostly_increasing(y: FloatArray, *, share: float) -> bool:
+    """Tell whether an exact count never fell and rose in ``share`` of its deltas."""
+    deltas = np.diff(y)
+    if not len(deltas) or np.any(deltas < 0):
+        return False
+    return bool(np.mean(deltas >= 1) >= share)
+
+
 def ordering_p_value(points: int) -> float:
     """Return the chance that ``points`` exchangeable values come out in order."""
     return 1.0 / math.factorial(points)

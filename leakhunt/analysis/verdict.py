@@ -17,6 +17,7 @@ from leakhunt.analysis.trend import (
     Trend,
     detect_warmup,
     fit_trend,
+    mostly_increasing,
     ordering_p_value,
     plateau_start,
     strictly_increasing,
@@ -36,6 +37,15 @@ logger = logging.getLogger(__name__)
 
 EXACT_DELTAS = "exact-deltas"
 THEIL_SEN = "theil-sen"
+MOSTLY_RISING = "mostly-rising"
+
+MOSTLY_RISING_SHARE = 0.75
+"""Share of cycles in which an exact count that never fell must have risen.
+
+Clean exact counts (threads, fds, sockets, objects of a type) stay flat or
+move both ways; one that only ever rises, in three cycles out of four or
+more, is a leak whose growth sometimes lands a cycle late.
+"""
 
 EVIDENCE_KEYS: Mapping[str, tuple[str, ...]] = {
     THREAD_LEAK: ("threads", "threads_omitted"),
@@ -115,18 +125,23 @@ def judge_series(
 
     trend = fit_trend(x, y, confidence=thresholds.confidence)
 
-    # First, exact counts: every cycle added at least one.
-    if spec.integer and len(y) >= thresholds.exact_points and strictly_increasing(y):
-        p_value = ordering_p_value(len(y))
-        return _finding(
+    # First, exact counts that rose every cycle, or never fell and rose in
+    # most cycles.
+    exact = (
+        _exact_finding(
             name,
+            values,
             spec,
-            trend,
-            window,
-            method=EXACT_DELTAS,
-            p_value=p_value,
+            window=window,
+            trend=trend,
+            warmup=warmup,
             thresholds=thresholds,
         )
+        if spec.integer
+        else None
+    )
+    if exact is not None:
+        return exact
 
     # Then, the statistical verdict: a confident slope above the minimum growth.
     if trend.ci_low <= min_growth or trend.p_value >= thresholds.alpha:
@@ -156,6 +171,56 @@ def judge_series(
         window,
         method=THEIL_SEN,
         p_value=trend.p_value,
+        thresholds=thresholds,
+    )
+
+
+def _exact_finding(
+    name: str,
+    values: Sequence[float],
+    spec: SignalSpec,
+    *,
+    window: _Window,
+    trend: Trend,
+    warmup: int | None,
+    thresholds: Thresholds,
+) -> Finding | None:
+    """Judge an exact count on its deltas alone, or return None."""
+    if len(window.y) >= thresholds.exact_points and strictly_increasing(window.y):
+        return _finding(
+            name,
+            spec,
+            trend,
+            window,
+            method=EXACT_DELTAS,
+            p_value=ordering_p_value(len(window.y)),
+            thresholds=thresholds,
+        )
+
+    # NB: over every cycle, not the window: a thread or socket leaked per
+    # cycle whose count now and then lags a cycle behind must not hide in the
+    # short window left after a warm-up was cut.
+    whole = _window(
+        values,
+        spec,
+        warmup=0 if warmup is None else warmup,
+        thresholds=thresholds,
+        floor=0.0,
+    )
+    if (
+        whole is None
+        or len(whole.y) <= thresholds.exact_points
+        or not mostly_increasing(whole.y, share=MOSTLY_RISING_SHARE)
+    ):
+        return None
+    whole_trend = fit_trend(whole.x, whole.y, confidence=thresholds.confidence)
+    return _finding(
+        name,
+        spec,
+        whole_trend,
+        whole,
+        method=MOSTLY_RISING,
+        p_value=whole_trend.p_value,
         thresholds=thresholds,
     )
 

@@ -180,3 +180,25 @@ def test_probe_details_are_attached_as_evidence_by_kind() -> None:
 
     assert findings[0].evidence["threads"] == [{"name": "w-1"}]
     assert "fds" not in findings[0].evidence
+
+
+def test_a_count_that_rises_in_most_cycles_and_never_falls_is_a_leak() -> None:
+    # A thread leaked per cycle whose count lags a cycle behind twice.
+    series = {"threads": [2, 3, 4, 4, 5, 6, 7, 7, 8, 9]}
+
+    [finding] = judge(series)
+
+    assert finding.kind == "thread-leak"
+    assert finding.evidence["method"] == "mostly-rising"
+
+
+def test_a_count_that_rises_every_other_cycle_is_not_called_on_deltas() -> None:
+    series = {"threads": [2, 2, 3, 3, 4, 4, 5, 5, 6, 6]}
+
+    assert all(f.evidence["method"] != "mostly-rising" for f in judge(series))
+
+
+def test_a_count_that_ever_falls_is_not_called_on_deltas() -> None:
+    series = {"fds": [7, 8, 9, 10, 9, 10, 11, 12, 13, 14]}
+
+    assert all(f.evidence["method"] != "mostly-rising" for f in judge(series))
