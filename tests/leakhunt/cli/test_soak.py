@@ -169,11 +169,11 @@ def test_a_blocking_handler_is_shown_at_its_source_line(tmp_path: Path) -> None:
 def test_an_async_controller_passes_on_one_event_loop_across_cycles(
     tmp_path: Path,
 ) -> None:
-    # NB: aiohttp's yarl keeps up to 128 parsed URLs; the cache fills over
-    # the first fifteen or so cycles and needs a few flat ones to be seen
-    # as the bounded cache it is.
+    # NB: aiohttp's yarl keeps up to 128 parsed URLs, and each cycle's watch
+    # URL carries a new resourceVersion: the cache fills by about cycle 25
+    # and needs flat cycles after that to be seen as the bounded cache it is.
     code, report, stderr = soak(
-        tmp_path, "harness.controllers.correct_async:controller", "--cycles", "30"
+        tmp_path, "harness.controllers.correct_async:controller", "--cycles", "50"
     )
 
     assert report is not None, stderr
