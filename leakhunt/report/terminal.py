@@ -146,7 +146,8 @@ def _render_types(out: Console, findings: Sequence[Finding]) -> None:
     head = Text("  ")
     head.append(f"{OBJECT_GROWTH:<14}", style="bold")
     count = len(ranked)
-    head.append(f" {count} object type{'s' if count != 1 else ''} grow per cycle")
+    types = "1 object type grows" if count == 1 else f"{count} object types grow"
+    head.append(f" {types} per cycle")
     out.print(head)
     out.print(Text(f"      {names}"))
 
