@@ -33,6 +33,8 @@ DEFAULT_KUBECONFIG = Path("leakhunt.kubeconfig")
 ALWAYS_PRESENT_NAMESPACES = ("default", "kube-system")
 """Namespaces that exist on every simulator, as on every cluster."""
 
+MAX_PORT = 65535
+
 _DURATION = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
 
@@ -59,6 +61,18 @@ def _count(text: str) -> int:
     return value
 
 
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= MAX_PORT:
+        raise argparse.ArgumentTypeError(
+            f"expected a port from 0 to {MAX_PORT} (0 picks a free one), got {text!r}"
+        )
+    return value
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the simulator's options to a parser."""
     parser.add_argument(
@@ -67,7 +81,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="address to listen on (default: 127.0.0.1, loopback only)",
     )
     parser.add_argument(
-        "--port", type=_count, default=0, help="port to listen on; 0 picks a free one"
+        "--port", type=_port, default=0, help="port to listen on; 0 picks a free one"
     )
     parser.add_argument(
         "--kubeconfig",

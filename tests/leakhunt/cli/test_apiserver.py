@@ -49,29 +49,45 @@ def test_leakhunt_apiserver_serves_seeded_pods_until_sigterm(tmp_path: Path) -> 
     assert len(json.loads(response.data)["items"]) == 5
 
 
-def test_leakhunt_apiserver_refuses_a_bad_duration_with_the_accepted_forms() -> None:
-    result = subprocess.run(
-        [*LEAKHUNT, "apiserver", "--compaction-window", "a while"],
+def _refused(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*LEAKHUNT, "apiserver", *args],
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
     )
+
+
+def test_leakhunt_apiserver_refuses_a_bad_duration_with_the_accepted_forms() -> None:
+    result = _refused("--compaction-window", "a while")
 
     assert result.returncode == 2
     assert "expected a duration such as 30s, 5m or 300" in result.stderr
 
 
+def test_leakhunt_apiserver_refuses_a_port_out_of_range_with_the_range() -> None:
+    result = _refused("--port", "99999")
+
+    assert result.returncode == 2
+    assert "expected a port from 0 to 65535 (0 picks a free one), got '99999'" in (
+        result.stderr
+    )
+    assert "Traceback" not in result.stderr
+
+
+def test_leakhunt_apiserver_refuses_a_host_it_cannot_listen_on() -> None:
+    result = _refused("--host", "999.1.1.1")
+
+    assert result.returncode == 2
+    assert "cannot listen on 999.1.1.1:0" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_leakhunt_apiserver_refuses_a_kubeconfig_in_a_missing_directory(
     tmp_path: Path,
 ) -> None:
-    result = subprocess.run(
-        [*LEAKHUNT, "apiserver", "--kubeconfig", str(tmp_path / "no" / "kc")],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = _refused("--kubeconfig", str(tmp_path / "no" / "kc"))
 
     assert result.returncode == 2
     assert "is not a directory" in result.stderr
