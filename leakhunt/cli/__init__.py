@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from harness.errors import HarnessError
 from leakhunt.errors import LeakhuntError
 
-SUBCOMMANDS = ("soak", "apiserver", "check", "report")
+SUBCOMMANDS = ("soak", "apiserver", "report")
 """Subcommand modules under :mod:`leakhunt.cli`, in the order --help lists them."""
 
 EXIT_INTERRUPTED = 130
@@ -26,7 +26,7 @@ _LOG_LEVELS = (logging.WARNING, logging.INFO, logging.DEBUG)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """Build the top-level parser with every subcommand that is installed."""
+    """Build the top-level parser with every subcommand."""
     parser = argparse.ArgumentParser(
         prog="leakhunt",
         description=(
@@ -43,13 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in SUBCOMMANDS:
-        try:
-            module = importlib.import_module(f"leakhunt.cli.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"leakhunt.cli.{name}":
-                raise
-            continue
-        module.register(subparsers)
+        importlib.import_module(f"leakhunt.cli.{name}").register(subparsers)
     return parser
 
 
