@@ -20,6 +20,13 @@ MIN_TREND_POINTS = 3
 WARMUP_OUTLIER_SCALES = 3.0
 """A leading point this many robust scales off the later trend is warm-up."""
 
+WARMUP_SLOPE_SHARE = 0.5
+"""A steady slope is known only roughly from half a short series, and its
+error grows with the distance it is extended back. A leading point counts as
+warm-up only when it is also off the line by more than this share of the
+growth the line predicts between it and the steady half: a leak whose steps
+vary by a fifth from cycle to cycle is not mistaken for one that warmed up."""
+
 _MAD_TO_SIGMA = 1.4826
 
 
@@ -78,9 +85,11 @@ def detect_warmup(
     series, with a robust scale (MAD of its residuals, at least
     ``scale_floor``). Walking from the first point, a point is warm-up while
     it lies more than :data:`WARMUP_OUTLIER_SCALES` scales off that line
-    extended back; the first point that fits ends the warm-up. A leak that
-    is linear from the start therefore keeps every point, while a jump in
-    cycle 1 or a cache filling over the first cycles is set aside. At most
+    extended back, and more than :data:`WARMUP_SLOPE_SHARE` of the growth
+    the line predicts over that distance; the first point that fits ends the
+    warm-up. A leak that is linear from the start therefore keeps every
+    point, even when its steps vary, while a jump in cycle 1 or a cache
+    filling over the first cycles is set aside. At most
     ``max_warmup`` points are dropped, and at least three are always kept.
     """
     limit = min(max_warmup, len(y) - MIN_TREND_POINTS)
@@ -94,8 +103,11 @@ def detect_warmup(
     spread = float(np.median(np.abs(residuals - np.median(residuals))))
     scale = max(_MAD_TO_SIGMA * spread, scale_floor)
 
-    offsets = np.abs(y[:limit] - (fit.intercept + fit.slope * x[:limit]))
-    fits = np.flatnonzero(offsets <= WARMUP_OUTLIER_SCALES * scale)
+    leading = x[:limit]
+    offsets = np.abs(y[:limit] - (fit.intercept + fit.slope * leading))
+    extended = abs(float(fit.slope)) * (float(np.median(steady_x)) - leading)
+    tolerance = np.maximum(WARMUP_OUTLIER_SCALES * scale, WARMUP_SLOPE_SHARE * extended)
+    fits = np.flatnonzero(offsets <= tolerance)
     return int(fits[0]) if len(fits) else limit
 
 

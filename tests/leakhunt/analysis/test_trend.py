@@ -56,6 +56,21 @@ def test_a_leak_that_is_linear_from_the_start_has_no_warm_up() -> None:
     assert detect_warmup(cycles(20), y, scale_floor=0.25, max_warmup=10) == 0
 
 
+def test_a_leak_whose_steps_vary_by_a_fifth_has_no_warm_up() -> None:
+    mib = 1024.0 * 1024.0
+    steps = np.array([2.08, 1.66, 1.93, 1.71, 2.02, 1.80, 1.95]) * mib
+    y = 151.3 * mib + np.concatenate([[0.0], np.cumsum(steps)])
+
+    assert detect_warmup(cycles(8), y, scale_floor=2048.0, max_warmup=4) == 0
+
+
+def test_warm_up_before_a_leak_is_still_set_aside() -> None:
+    y = 8.0 * 1024 + 100.0 * cycles(20)
+    y[:3] = [0.0, 4096.0, 7000.0]
+
+    assert detect_warmup(cycles(20), y, scale_floor=256.0, max_warmup=10) == 3
+
+
 def test_warm_up_never_exceeds_its_limit() -> None:
     y = np.full(20, 100.0)
     y[:8] = 0.0
