@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from harness.lifecycle.scenarios import SCENARIOS
+from harness.workload.churn import MAX_RATE as MAX_CHURN
 from leakhunt.analysis.lifecycle import (
     first_error,
     handler_findings,
@@ -61,6 +62,16 @@ about 4 KiB a cycle over 30 cycles of the kubernetes_asyncio reference
 controller, with heap blocks and objects flat); a leaked pod pins 64 KiB.
 """
 
+DEFAULT_STOP_TIMEOUT = 5.0
+DEFAULT_SYNC_TIMEOUT = 15.0
+
+MAX_TIMEOUT = 3600.0
+"""Seconds a stop or a sync may be given at most.
+
+An hour is far beyond any controller's sync or stop; a larger value is a typo,
+and one past what ``select`` accepts would only fail once the soak is running.
+"""
+
 WATCH_CLOSE_GRACE = 2.0
 """Seconds a watch may take to close on the server after the client's stop.
 
@@ -81,8 +92,8 @@ class SoakOptions:
     objects: int = 200
     namespaces: int = 1
     churn: float = 20.0
-    stop_timeout: float = 5.0
-    sync_timeout: float = 15.0
+    stop_timeout: float = DEFAULT_STOP_TIMEOUT
+    sync_timeout: float = DEFAULT_SYNC_TIMEOUT
     kubeconfig: Path | None = None
     context: str | None = None
     tracemalloc: bool = False
@@ -113,17 +124,21 @@ class SoakOptions:
             raise UsageError(
                 f"expected --namespaces of 1 or more, got {self.namespaces}"
             )
-        if not self.churn > 0:
+        # NB: "not 0 < x <= max" also refuses NaN, which compares false.
+        if not 0 < self.churn <= MAX_CHURN:
             raise UsageError(
-                f"expected a --churn rate above 0 operations per second, "
-                f"got {self.churn}"
+                f"expected a --churn rate above 0 and at most {MAX_CHURN:.0f} "
+                f"operations per second, got {self.churn}"
             )
         for flag, value in (
             ("--stop-timeout", self.stop_timeout),
             ("--sync-timeout", self.sync_timeout),
         ):
-            if not value > 0:
-                raise UsageError(f"expected {flag} above 0 seconds, got {value}")
+            if not 0 < value <= MAX_TIMEOUT:
+                raise UsageError(
+                    f"expected {flag} above 0 and at most {MAX_TIMEOUT:.0f} "
+                    f"seconds, got {value}"
+                )
         if self.context is not None and self.kubeconfig is None:
             raise UsageError(
                 "--context names a context in a kubeconfig; pass --kubeconfig too"
@@ -174,6 +189,7 @@ class _Run:
 def run_soak(options: SoakOptions, observer: SoakObserver | None = None) -> Report:
     """Run a soak and return its report (partial if interrupted)."""
     options.validate()
+    _make_log_dir(options.log_dir)
     run = _Run()
     started = time.monotonic()
     meta: dict[str, object] = {
@@ -217,6 +233,18 @@ def run_soak(options: SoakOptions, observer: SoakObserver | None = None) -> Repo
             observer.explaining(options.deep_cycles)
         run_attribution(options, report, cycles=options.deep_cycles)
     return report
+
+
+def _make_log_dir(path: Path) -> None:
+    """Create the log directory before anything starts, so that one that
+    cannot be made is a usage error rather than a failure mid-run."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(
+            f"cannot create --log-dir {str(path)!r}: {exc.strerror or exc}; "
+            "choose a directory you can write to"
+        ) from None
 
 
 def _drive(

@@ -78,13 +78,19 @@ def read_report(path: Path) -> Report:
 
 def check_html_path(path: Path) -> None:
     """Refuse an --html path that cannot be written, before any work is done."""
+    check_output_path("--html", path, "report.html")
+
+
+def check_output_path(flag: str, path: Path, example: str) -> None:
+    """Refuse a path ``flag`` names that cannot be written, before any work
+    is done: a report that cannot be written at the end loses the whole run."""
     if path.is_dir():
         raise UsageError(
-            f"--html names a directory, {str(path)!r}; give a file path such as "
-            "report.html"
+            f"{flag} names a directory, {str(path)!r}; give a file path such as "
+            f"{example}"
         )
-    if not path.parent.exists():
+    if not path.parent.is_dir():
         raise UsageError(
-            f"--html {str(path)!r}: the directory {str(path.parent)!r} does not "
+            f"{flag} {str(path)!r}: the directory {str(path.parent)!r} does not "
             "exist; create it or choose another path"
         )

@@ -12,13 +12,18 @@ from typing import Any
 from rich.console import Console
 
 from leakhunt.attribution import DEFAULT_DEEP_CYCLES
-from leakhunt.cli.report import check_html_path
+from leakhunt.cli.report import check_html_path, check_output_path
 from leakhunt.errors import UsageError
 from leakhunt.report.html import write_html
 from leakhunt.report.model import Report
 from leakhunt.report.progress import SoakProgress
 from leakhunt.report.terminal import render
-from leakhunt.soak import SoakOptions, run_soak
+from leakhunt.soak import (
+    DEFAULT_STOP_TIMEOUT,
+    DEFAULT_SYNC_TIMEOUT,
+    SoakOptions,
+    run_soak,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +45,8 @@ def register(subparsers: Any) -> None:
             "against the built-in API server simulator (or a real cluster with "
             "--kubeconfig) and report memory, object, thread, fd, socket and "
             "watch leaks, stops that hang, and misuse of the API server. "
-            "Exit codes: 0 clean, 1 findings, 2 bad usage, 3 the run failed."
+            "Exit codes: 0 clean, 1 findings, 2 bad usage, 3 the run failed, 130 "
+            "interrupted (the partial report is written)."
         ),
     )
     parser.add_argument(
@@ -80,9 +86,18 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--stop-timeout",
         type=float,
-        default=5.0,
+        default=DEFAULT_STOP_TIMEOUT,
         metavar="S",
-        help="seconds a stop may take before it counts as hung (default: 5)",
+        help="seconds a stop may take before it counts as hung (default: "
+        f"{DEFAULT_STOP_TIMEOUT:g})",
+    )
+    parser.add_argument(
+        "--sync-timeout",
+        type=float,
+        default=DEFAULT_SYNC_TIMEOUT,
+        metavar="S",
+        help="seconds the controller may take to sync each cycle (default: "
+        f"{DEFAULT_SYNC_TIMEOUT:g})",
     )
     parser.add_argument(
         "--kubeconfig",
@@ -155,6 +170,7 @@ def run(args: argparse.Namespace) -> int:
         namespaces=args.namespaces,
         churn=args.churn,
         stop_timeout=args.stop_timeout,
+        sync_timeout=args.sync_timeout,
         kubeconfig=args.kubeconfig,
         context=args.context,
         tracemalloc=args.tracemalloc,
@@ -171,11 +187,7 @@ def run(args: argparse.Namespace) -> int:
         )
     if args.html is not None:
         check_html_path(args.html)
-    if args.json.is_dir():
-        raise UsageError(
-            f"--json names a directory, {str(args.json)!r}; give a file path "
-            "such as report.json"
-        )
+    check_output_path("--json", args.json, "report.json")
 
     console = Console()
     previous = signal.signal(signal.SIGTERM, _interrupt)

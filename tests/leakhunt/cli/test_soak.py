@@ -347,6 +347,12 @@ def cluster_namespaces(cluster: SimulatorProcess) -> set[str]:
         (["x:y", "--scenario", "nap"], "unknown scenario 'nap'; choose one of"),
         (["x:y", "--kubeconfig", "/no/such/file"], "no kubeconfig at '/no/such/file'"),
         (["x:y", "--context", "prod"], "--context names a context in a kubeconfig"),
+        (["x:y", "--churn", "0"], "expected a --churn rate above 0 and at most"),
+        (["x:y", "--churn", "nan"], "expected a --churn rate above 0 and at most"),
+        (["x:y", "--stop-timeout", "1e9"], "expected --stop-timeout above 0 and"),
+        (["x:y", "--sync-timeout", "-1"], "expected --sync-timeout above 0 and"),
+        (["x:y", "--json", "/no/such/dir/r.json"], "'/no/such/dir' does not exist"),
+        (["x:y", "--log-dir", "/dev/null/run"], "cannot create --log-dir"),
     ],
 )
 def test_bad_input_is_one_line_with_exit_code_2(
