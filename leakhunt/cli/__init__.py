@@ -14,6 +14,8 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from rich.console import Console
+
 from harness.errors import HarnessError
 from leakhunt.errors import LeakhuntError
 
@@ -23,6 +25,19 @@ SUBCOMMANDS = ("soak", "apiserver", "report")
 EXIT_INTERRUPTED = 130
 
 _LOG_LEVELS = (logging.WARNING, logging.INFO, logging.DEBUG)
+
+
+def output_console(*, stderr: bool = False) -> Console:
+    """A console for a subcommand's output.
+
+    On a terminal, rich wraps lines to its width. In a CI log or a pipe there
+    is no width to wrap to, and rich's fallback of 80 columns would break a
+    finding's source line in two, so lines are left whole there.
+    """
+    console = Console(stderr=stderr)
+    if not console.is_terminal:
+        console.soft_wrap = True
+    return console
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -7,8 +7,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
-
+from leakhunt.cli import output_console
 from leakhunt.errors import UsageError
 from leakhunt.report.html import write_html
 from leakhunt.report.model import Report, ReportFormatError
@@ -56,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     if args.html is not None:
         check_html_path(args.html)
 
-    console = Console()
+    console = output_console()
     if not args.quiet:
         render(report, console=console)
     if args.html is not None:

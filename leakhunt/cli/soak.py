@@ -12,6 +12,7 @@ from typing import Any
 from rich.console import Console
 
 from leakhunt.attribution import DEFAULT_DEEP_CYCLES
+from leakhunt.cli import output_console
 from leakhunt.cli.report import check_html_path, check_output_path
 from leakhunt.errors import UsageError
 from leakhunt.report.html import write_html
@@ -189,13 +190,13 @@ def run(args: argparse.Namespace) -> int:
         check_html_path(args.html)
     check_output_path("--json", args.json, "report.json")
 
-    console = Console()
+    console = output_console()
     previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         if args.quiet:
             report = run_soak(options)
         else:
-            with SoakProgress() as progress:
+            with SoakProgress(output_console(stderr=True)) as progress:
                 report = run_soak(options, progress)
     finally:
         signal.signal(signal.SIGTERM, previous)

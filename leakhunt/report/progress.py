@@ -65,14 +65,30 @@ def _format(value: float, unit: str) -> str:
             if magnitude >= scale:
                 return f"{value / scale:+.2f} {suffix}"
         return f"{value:+.0f} B"
-    return f"{value:+.2f} {unit}"
+    # Counts that move by hundreds read better whole; small slopes keep the
+    # decimals that tell half a thread a cycle from none.
+    return f"{value:+.0f} {unit}" if abs(value) >= 100 else f"{value:+.2f} {unit}"
+
+
+PLAIN_LINES = 10
+"""Progress lines a soak writes when its output is not a terminal.
+
+In a CI log or a pipe a live bar cannot redraw itself, so the display falls
+back to one line every tenth of the run (and one for the last cycle): enough
+to see a long soak move without flooding the log.
+"""
 
 
 class SoakProgress:
-    """Draws a soak's progress on a rich console while it runs."""
+    """Draws a soak's progress on a rich console while it runs.
+
+    On a terminal it is a live bar with a table of growth estimates; anywhere
+    else (a CI log, a pipe) it writes a plain line now and then instead.
+    """
 
     def __init__(self, console: Console | None = None) -> None:
         self.console = console if console is not None else Console(stderr=True)
+        self._cycles = 0
         self._progress = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
@@ -82,16 +98,18 @@ class SoakProgress:
             console=self.console,
         )
         self._task = self._progress.add_task("starting", total=None)
-        self._estimates = Table.grid(padding=(0, 2))
-        self._live = Live(
-            Group(self._progress, self._estimates),
-            console=self.console,
-            refresh_per_second=4,
-            transient=False,
-        )
+        self._live: Live | None = None
+        if self.console.is_terminal:
+            self._live = Live(
+                Group(self._progress, Table.grid()),
+                console=self.console,
+                refresh_per_second=4,
+                transient=False,
+            )
 
     def __enter__(self) -> SoakProgress:
-        self._live.__enter__()
+        if self._live is not None:
+            self._live.__enter__()
         return self
 
     def __exit__(
@@ -100,7 +118,8 @@ class SoakProgress:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._live.__exit__(exc_type, exc, tb)
+        if self._live is not None:
+            self._live.__exit__(exc_type, exc, tb)
 
     def started(self, options: SoakOptions, server: str) -> None:
         """Show what runs where."""
@@ -108,22 +127,30 @@ class SoakProgress:
             f"Soaking [bold]{options.target}[/] ({options.scenario}, "
             f"{options.cycles} cycles) against the {server}"
         )
+        self._cycles = options.cycles
         self._progress.update(self._task, description="cycles", total=options.cycles)
 
     def cycle_done(self, cycle: int, series: dict[str, list[float]]) -> None:
         """Advance the bar and refresh the growth estimates."""
-        self._progress.update(self._task, completed=cycle + 1)
+        done = cycle + 1
+        estimates = _estimates(series)
+        if self._live is None:
+            step = max(1, math.ceil(self._cycles / PLAIN_LINES))
+            if done % step == 0 or done == self._cycles:
+                growth = ", ".join(f"{name} {value}" for name, value in estimates)
+                self.console.print(
+                    f"cycle {done}/{self._cycles}"
+                    + (f": per cycle {growth}" if growth else ""),
+                    highlight=False,
+                )
+            return
+
+        self._progress.update(self._task, completed=done)
         table = Table.grid(padding=(0, 2))
         table.add_column(style="dim")
         table.add_column(justify="right")
-        for name, unit in HEADLINE_SIGNALS:
-            values = series.get(name)
-            if not values:
-                continue
-            slope = estimate(values)
-            if slope is None or math.isnan(slope):
-                continue
-            table.add_row(f"{name} per cycle", _format(slope, unit))
+        for name, value in estimates:
+            table.add_row(f"{name} per cycle", value)
         self._live.update(Group(self._progress, table))
 
     def explaining(self, cycles: int) -> None:
@@ -132,4 +159,20 @@ class SoakProgress:
             f"Growth found: explaining it with {cycles} traced cycles under "
             "memray and tracemalloc (slower per cycle than screening)"
         )
-        self._progress.update(self._task, description="explaining", total=None)
+        self._progress.update(
+            self._task, description="explaining", total=None, completed=0
+        )
+
+
+def _estimates(series: dict[str, list[float]]) -> list[tuple[str, str]]:
+    """The headline signals' growth per cycle so far, formatted with units."""
+    rows = []
+    for name, unit in HEADLINE_SIGNALS:
+        values = series.get(name)
+        if not values:
+            continue
+        slope = estimate(values)
+        if slope is None or math.isnan(slope):
+            continue
+        rows.append((name, _format(slope, unit)))
+    return rows

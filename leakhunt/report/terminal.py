@@ -95,9 +95,15 @@ def verdict_line(report: Report) -> Text:
     line.append("FAIL", style="bold red")
     parts = []
     if report.findings:
-        count = len(report.findings)
+        # Growing object types are listed together under one heading, so they
+        # are counted apart: "59 findings" would promise 59 separate entries.
+        types = sum(1 for f in report.findings if _is_type(f))
+        count = len(report.findings) - types
         kinds = ", ".join(dict.fromkeys(f.kind for f in sort_findings(report.findings)))
-        parts.append(f"{count} finding{'s' if count != 1 else ''} ({kinds})")
+        counted = [f"{count} finding{'s' if count != 1 else ''}"] if count else []
+        if types:
+            counted.append(f"{types} growing object type{'s' if types != 1 else ''}")
+        parts.append(f"{' and '.join(counted)} ({kinds})")
     if report.error is not None:
         parts.append(f"cycle {report.error.get('cycle')} raised an error")
     line.append(f"  {'; '.join(parts)} in {report.cycles} cycles{subject} ({warmup})")

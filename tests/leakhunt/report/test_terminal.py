@@ -64,6 +64,24 @@ def test_a_failing_run_leads_with_the_verdict_and_the_kinds() -> None:
     assert rest[0].split()[:2] == ["thread-leak", "threads:"]
 
 
+def test_the_verdict_counts_growing_object_types_apart_from_findings() -> None:
+    report = Report(
+        cycles=12,
+        findings=[
+            growth(OBJECT_GROWTH, "gc_objects", 300),
+            growth(OBJECT_GROWTH, "objects.builtins.dict", 200),
+            growth(OBJECT_GROWTH, "objects.myop.Pod", 100),
+            growth(MEMORY_GROWTH, "rss_bytes", 65536),
+        ],
+    )
+
+    first = rendered(report).splitlines()[0]
+
+    assert first.startswith(
+        "FAIL  2 findings and 2 growing object types (object-growth, memory-growth)"
+    )
+
+
 def test_thread_evidence_names_the_threads_and_caps_the_list() -> None:
     finding = growth(THREAD_LEAK, "threads")
     finding.evidence["threads"] = [
