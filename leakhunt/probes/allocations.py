@@ -27,7 +27,7 @@ import tracemalloc
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -225,26 +225,17 @@ class SiteSeries:
 
         rows = len(self.index)
         sizes = self.sizes[:rows, : self.taken]
-        counts = self.counts[:rows, : self.taken]
-        slopes, linearity = _fit(sizes)
-        block_slopes, _ = _fit(counts)
-        keep = (
-            (slopes >= MIN_SITE_BYTES_PER_CYCLE)
-            & (linearity >= MIN_LINEARITY)
-            & (sizes[:, -1] > sizes[:, 0])
-        )
         keys = list(self.index)
-        order = [int(i) for i in np.argsort(-slopes) if keep[i]][:limit]
         return [
             Site(
-                frames=keys[i],
-                bytes_per_cycle=float(slopes[i]),
-                blocks_per_cycle=float(block_slopes[i]),
-                linearity=float(linearity[i]),
-                last_bytes=int(sizes[i, -1]),
-                origin=_origin(keys[i], code),
+                frames=keys[growth.row],
+                bytes_per_cycle=growth.bytes_per_cycle,
+                blocks_per_cycle=growth.blocks_per_cycle,
+                linearity=growth.linearity,
+                last_bytes=int(sizes[growth.row, -1]),
+                origin=_origin(keys[growth.row], code),
             )
-            for i in order
+            for growth in _linear_growth(sizes, self.counts[:rows, : self.taken], limit)
         ]
 
     def origins(self, code: CodeMap, *, limit: int = MAX_SITES) -> list[Origin]:
@@ -274,23 +265,15 @@ class SiteSeries:
         counts = np.stack(
             [self.counts[by_origin[f], : self.taken].sum(axis=0) for f in frames]
         )
-        slopes, linearity = _fit(sizes)
-        block_slopes, _ = _fit(counts)
-        keep = (
-            (slopes >= MIN_SITE_BYTES_PER_CYCLE)
-            & (linearity >= MIN_LINEARITY)
-            & (sizes[:, -1] > sizes[:, 0])
-        )
-        order = [int(i) for i in np.argsort(-slopes) if keep[i]][:limit]
         return [
             Origin(
-                frame=frames[i],
-                bytes_per_cycle=float(slopes[i]),
-                blocks_per_cycle=float(block_slopes[i]),
-                linearity=float(linearity[i]),
-                sites=len(by_origin[frames[i]]),
+                frame=frames[growth.row],
+                bytes_per_cycle=growth.bytes_per_cycle,
+                blocks_per_cycle=growth.blocks_per_cycle,
+                linearity=growth.linearity,
+                sites=len(by_origin[frames[growth.row]]),
             )
-            for i in order
+            for growth in _linear_growth(sizes, counts, limit)
         ]
 
 
@@ -322,6 +305,37 @@ def _grow(array: np.ndarray, rows: int, columns: int) -> np.ndarray:
     grown = np.zeros((rows, columns))
     grown[: len(array), : array.shape[1] if array.ndim == 2 else 0] = array
     return grown
+
+
+class _Growth(NamedTuple):
+    """One row of a size matrix that grows linearly, with its fitted rates."""
+
+    row: int
+    bytes_per_cycle: float
+    blocks_per_cycle: float
+    linearity: float
+
+
+def _linear_growth(sizes: np.ndarray, counts: np.ndarray, limit: int) -> list[_Growth]:
+    """The rows of ``sizes`` (one per site, one column per snapshot) that grow
+    steadily, fastest first, at most ``limit`` of them.
+
+    A row counts when it gains at least :data:`MIN_SITE_BYTES_PER_CYCLE`, a
+    straight line explains it (:data:`MIN_LINEARITY`) and it ends above where
+    it started: a site that grew and was then freed is not a leak.
+    """
+    slopes, linearity = _fit(sizes)
+    block_slopes, _ = _fit(counts)
+    keep = (
+        (slopes >= MIN_SITE_BYTES_PER_CYCLE)
+        & (linearity >= MIN_LINEARITY)
+        & (sizes[:, -1] > sizes[:, 0])
+    )
+    order = [int(i) for i in np.argsort(-slopes) if keep[i]][:limit]
+    return [
+        _Growth(i, float(slopes[i]), float(block_slopes[i]), float(linearity[i]))
+        for i in order
+    ]
 
 
 def _fit(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
