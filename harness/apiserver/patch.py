@@ -18,19 +18,22 @@ apply to this object, 413 for too many JSON patch operations.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, NoReturn
+
+from harness.apiserver.json_values import (
+    copy_json,
+    json_identity,
+    json_type,
+    show_json,
+)
 
 logger = logging.getLogger(__name__)
 
 MAX_JSON_PATCH_OPERATIONS = 10_000
 """The most operations one JSON patch may hold, as in kube-apiserver."""
-
-MAX_SHOWN_VALUE_CHARS = 120
-"""How much of a JSON value an error message shows before cutting it short."""
 
 
 class PatchError(ValueError):
@@ -46,67 +49,6 @@ class PatchError(ValueError):
         self.code = code
 
 
-# --- JSON values ---------------------------------------------------------------
-
-
-def _copy(value: Any) -> Any:
-    """Deep-copy decoded JSON, faster than copy.deepcopy and with no memo left over."""
-    if isinstance(value, dict):
-        return {key: _copy(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_copy(item) for item in value]
-    return value
-
-
-def _kind(value: Any) -> str:
-    """Name a value's JSON type, for messages."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    return "array" if isinstance(value, list) else "object"
-
-
-def _show(value: Any) -> str:
-    """Render a JSON value for a message, cut to MAX_SHOWN_VALUE_CHARS."""
-    text = json.dumps(value, separators=(",", ":"), default=str)
-    if len(text) > MAX_SHOWN_VALUE_CHARS:
-        return text[: MAX_SHOWN_VALUE_CHARS - 3] + "..."
-    return text
-
-
-def _identity(value: Any) -> Hashable:
-    """Return a hashable stand-in equal exactly when the JSON values are equal.
-
-    Unlike Python's ``==``, ``true`` is not ``1``; ``1`` and ``1.0`` are the
-    same JSON number.
-    """
-    if isinstance(value, bool):
-        return ("boolean", value)
-    if isinstance(value, int | float):
-        return ("number", value)
-    if isinstance(value, str):
-        return ("string", value)
-    if value is None:
-        return ("null",)
-    return ("json", json.dumps(_canonical(value), sort_keys=True, default=str))
-
-
-def _canonical(value: Any) -> Any:
-    """Rewrite whole floats as ints, so that JSON-equal containers dump alike."""
-    if isinstance(value, dict):
-        return {key: _canonical(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_canonical(item) for item in value]
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return value
-
-
 # --- JSON merge patch (RFC 7386) -----------------------------------------------
 
 
@@ -118,8 +60,8 @@ def apply_merge_patch(target: dict[str, Any], patch: object) -> dict[str, Any]:
     """
     if not isinstance(patch, dict):
         raise PatchError(
-            f"a JSON merge patch must be a JSON object, got {_kind(patch)}: "
-            f"{_show(patch)}",
+            f"a JSON merge patch must be a JSON object, got {json_type(patch)}: "
+            f"{show_json(patch)}",
             code=400,
         )
     return _merge(target, patch)
@@ -132,20 +74,20 @@ def _merge(target: object, patch: Mapping[str, Any]) -> dict[str, Any]:
     # First the members already there, in their order: kept, replaced or gone.
     for key, value in base.items():
         if key not in patch:
-            result[key] = _copy(value)
+            result[key] = copy_json(value)
             continue
         change = patch[key]
         if isinstance(change, dict):
             result[key] = _merge(value, change)
         elif change is not None:
-            result[key] = _copy(change)
+            result[key] = copy_json(change)
 
     # Then the new members, with nulls inside new objects dropped as well.
     for key, change in patch.items():
         if key in base or change is None:
             continue
         result[key] = (
-            _merge(None, change) if isinstance(change, dict) else _copy(change)
+            _merge(None, change) if isinstance(change, dict) else copy_json(change)
         )
     return result
 
@@ -165,7 +107,7 @@ class _Step:
         self.operation = operation
         self.op = operation.get("op")
         raw_path = operation.get("path")
-        self.path_text = _show(raw_path)
+        self.path_text = show_json(raw_path)
 
     def fail(self, reason: str) -> NoReturn:
         raise PatchError(
@@ -177,7 +119,9 @@ class _Step:
         """Parse the JSON pointer in ``path`` or ``from`` into reference tokens."""
         text = self.operation.get(member)
         if not isinstance(text, str):
-            self.fail(f"{member!r} must be a JSON pointer string, got {_show(text)}")
+            self.fail(
+                f"{member!r} must be a JSON pointer string, got {show_json(text)}"
+            )
         if text == "":
             return []
         if not text.startswith("/"):
@@ -191,7 +135,7 @@ class _Step:
     def value(self) -> Any:
         if "value" not in self.operation:
             self.fail(f"{self.op!r} needs a 'value' member")
-        return _copy(self.operation["value"])
+        return copy_json(self.operation["value"])
 
     def array_index(self, token: str, length: int, *, end_allowed: bool) -> int:
         # NB: "-" names the slot after the last element: only "add" can use it.
@@ -216,7 +160,7 @@ class _Step:
                 node = node[self.array_index(token, len(node), end_allowed=False)]
             else:
                 where = _render(tokens[:depth])
-                self.fail(f"{where} is a {_kind(node)}, not an object or array")
+                self.fail(f"{where} is a {json_type(node)}, not an object or array")
         return node
 
     def add(self, document: Any, tokens: Sequence[str], value: Any) -> Any:
@@ -231,7 +175,8 @@ class _Step:
             )
         else:
             self.fail(
-                f"{_render(tokens[:-1])} is a {_kind(parent)}, not an object or array"
+                f"{_render(tokens[:-1])} is a {json_type(parent)}, "
+                "not an object or array"
             )
         return document
 
@@ -267,15 +212,15 @@ class _Step:
 
         expected = self.value()
         actual = self.get(document, path)
-        if _identity(actual) != _identity(expected):
-            self.fail(f"the value is {_show(actual)}, not {_show(expected)}")
+        if json_identity(actual) != json_identity(expected):
+            self.fail(f"the value is {show_json(actual)}, not {show_json(expected)}")
         return document
 
     def transfer(self, document: Any, path: list[str]) -> Any:
         """Apply a "move" or "copy", which read their value at "from"."""
         source = self.pointer("from")
         if self.op == "copy":
-            return self.add(document, path, _copy(self.get(document, source)))
+            return self.add(document, path, copy_json(self.get(document, source)))
 
         if len(path) > len(source) and path[: len(source)] == source:
             self.fail(f"a value cannot be moved into itself, from {_render(source)}")
@@ -305,8 +250,8 @@ def apply_json_patch(target: dict[str, Any], ops: object) -> dict[str, Any]:
     # First the shape of the body: kube-apiserver refuses it with 400 or 413.
     if not isinstance(ops, list):
         raise PatchError(
-            f"a JSON patch must be a JSON array of operations, got {_kind(ops)}: "
-            f"{_show(ops)}",
+            f"a JSON patch must be a JSON array of operations, got {json_type(ops)}: "
+            f"{show_json(ops)}",
             code=400,
         )
     if len(ops) > MAX_JSON_PATCH_OPERATIONS:
@@ -319,23 +264,25 @@ def apply_json_patch(target: dict[str, Any], ops: object) -> dict[str, Any]:
         if not isinstance(operation, dict):
             raise PatchError(
                 f"JSON patch operation {index} must be a JSON object such as "
-                f'{{"op": "add", "path": "/a", "value": 1}}, got {_show(operation)}',
+                f'{{"op": "add", "path": "/a", "value": 1}}, '
+                f"got {show_json(operation)}",
                 code=400,
             )
 
     # Then each operation, on a copy, so that a failure leaves nothing half-done.
-    document: Any = _copy(target)
+    document: Any = copy_json(target)
     for index, operation in enumerate(ops):
         step = _Step(index, operation)
         if step.op not in _OPERATIONS:
             step.fail(
-                f"'op' must be one of {', '.join(_OPERATIONS)}, got {_show(step.op)}"
+                f"'op' must be one of {', '.join(_OPERATIONS)}, "
+                f"got {show_json(step.op)}"
             )
         document = step.apply(document)
 
     if not isinstance(document, dict):
         raise PatchError(
-            f"the patched document must be a JSON object, got {_kind(document)}: "
-            f"{_show(document)}"
+            f"the patched document must be a JSON object, got {json_type(document)}: "
+            f"{show_json(document)}"
         )
     return document

@@ -14,7 +14,13 @@ from collections.abc import Hashable, Mapping
 from types import MappingProxyType
 from typing import Any
 
-from harness.apiserver.patch import PatchError, _copy, _identity, _kind, _show
+from harness.apiserver.json_values import (
+    copy_json,
+    json_identity,
+    json_type,
+    show_json,
+)
+from harness.apiserver.patch import PatchError
 
 logger = logging.getLogger(__name__)
 
@@ -118,11 +124,11 @@ def apply_strategic_merge_patch(
     """
     if not isinstance(patch, dict):
         raise PatchError(
-            f"a strategic merge patch must be a JSON object, got {_kind(patch)}: "
-            f"{_show(patch)}",
+            f"a strategic merge patch must be a JSON object, got {json_type(patch)}: "
+            f"{show_json(patch)}",
             code=400,
         )
-    return _merge_map(_copy(target), patch, ())
+    return _merge_map(copy_json(target), patch, ())
 
 
 def _merge_map(
@@ -138,7 +144,7 @@ def _merge_map(
             rest = {key: value for key, value in patch.items() if key != _PATCH}
             return _merge_map({}, rest, path)
         raise PatchError(
-            f"unknown $patch directive {_show(directive)} in {_where(path)}; "
+            f"unknown $patch directive {show_json(directive)} in {_where(path)}; "
             'expected "replace" or "delete"'
         )
 
@@ -171,7 +177,7 @@ def _merge_map(
 def _merge_list_field(current: Any, change: list[Any], path: tuple[str, ...]) -> Any:
     merge_key = _merge_key(path)
     if merge_key is None:
-        return _copy(change)
+        return copy_json(change)
     base = current if isinstance(current, list) else []
     return _merge_list(base, change, path, merge_key)
 
@@ -183,7 +189,7 @@ def _retain_keys(
     if not isinstance(retained, list):
         raise PatchError(
             f"invalid patch format of retainKeys in {_where(path)}: expected a list "
-            f"of field names, got {_show(retained)}",
+            f"of field names, got {show_json(retained)}",
             code=400,
         )
 
@@ -193,7 +199,7 @@ def _retain_keys(
         if change is not None and not _is_directive(key) and key not in retained:
             raise PatchError(
                 f"invalid patch format of retainKeys in {_where(path)}: the patch "
-                f"sets {key!r}, which $retainKeys {_show(retained)} does not list",
+                f"sets {key!r}, which $retainKeys {show_json(retained)} does not list",
                 code=400,
             )
     for key in [key for key in original if key not in retained]:
@@ -213,7 +219,7 @@ def _merge_ordered_lists(
             raise PatchError(
                 f"invalid patch format of setElementOrder list: {directive!r} in "
                 f"{_where(path)} must name a list field and hold a list, got "
-                f"{_show(order)}",
+                f"{show_json(order)}",
                 code=400,
             )
         field_path = (*path, field)
@@ -243,9 +249,9 @@ def _merge_ordered_lists(
 def _item_identity(item: Any, merge_key: str) -> Hashable:
     """Return what identifies a list item: its merge key's value, or itself."""
     if not merge_key:
-        return _identity(item)
+        return json_identity(item)
     if isinstance(item, dict) and merge_key in item:
-        return _identity(item[merge_key])
+        return json_identity(item[merge_key])
     return None
 
 
@@ -265,8 +271,8 @@ def _check_order(
             matched += 1
     if matched < len(named):
         raise PatchError(
-            f"the items of {_where(path)} in the patch, {_show(change)}, are not in "
-            f"the order its $setElementOrder list gives, {_show(order)}"
+            f"the items of {_where(path)} in the patch, {show_json(change)}, are not "
+            f"in the order its $setElementOrder list gives, {show_json(order)}"
         )
 
 
@@ -284,7 +290,7 @@ def _merge_list(
         if not isinstance(item, dict):
             raise PatchError(
                 f"{_where(path)} is a list of objects merged by {merge_key!r}, but "
-                f"the patch holds a {_kind(item)}: {_show(item)}"
+                f"the patch holds a {json_type(item)}: {show_json(item)}"
             )
         if _PATCH not in item:
             plain.append(item)
@@ -295,7 +301,7 @@ def _merge_list(
             original = [i for i in original if _item_identity(i, merge_key) != doomed]
         else:
             raise PatchError(
-                f"unknown $patch directive {_show(item[_PATCH])} in an item of "
+                f"unknown $patch directive {show_json(item[_PATCH])} in an item of "
                 f'{_where(path)}; expected "replace" or "delete"'
             )
     if replace:
@@ -321,9 +327,9 @@ def _required_identity(
     if merge_key not in item:
         raise PatchError(
             f"an item of {_where(path)} in the patch has no {merge_key!r}, the key "
-            f"its items are merged by: {_show(item)}"
+            f"its items are merged by: {show_json(item)}"
         )
-    return _identity(item[merge_key])
+    return json_identity(item[merge_key])
 
 
 def _merge_scalar_list(
@@ -333,13 +339,13 @@ def _merge_scalar_list(
         if isinstance(item, dict | list):
             raise PatchError(
                 f"{_where(path)} is a list of scalars merged as a set, but it holds "
-                f"a {_kind(item)}: {_show(item)}"
+                f"a {json_type(item)}: {show_json(item)}"
             )
     seen: set[Hashable] = set()
     merged = []
     for item in (*original, *change):
-        if _identity(item) not in seen:
-            seen.add(_identity(item))
+        if json_identity(item) not in seen:
+            seen.add(json_identity(item))
             merged.append(item)
     return _reorder(merged, change, original, "")
 
@@ -385,12 +391,12 @@ def _delete_from_list(original: dict[str, Any], directive: str, doomed: Any) -> 
     if not field or not isinstance(doomed, list):
         raise PatchError(
             f"invalid patch format of primitive list: {directive!r} must name a list "
-            f"field and hold the values to delete from it, got {_show(doomed)}",
+            f"field and hold the values to delete from it, got {show_json(doomed)}",
             code=400,
         )
 
     # NB: deleting from a list the object does not have must not create it.
     current = original.get(field)
     if isinstance(current, list):
-        gone = {_identity(value) for value in doomed}
-        original[field] = [item for item in current if _identity(item) not in gone]
+        gone = {json_identity(value) for value in doomed}
+        original[field] = [item for item in current if json_identity(item) not in gone]
