@@ -11,9 +11,7 @@ and length; watching from a revision older than the history answers 410 Gone.
 from __future__ import annotations
 
 import logging
-import secrets
 import time
-import uuid
 from collections import deque
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -25,8 +23,14 @@ from harness.apiserver import status as errors
 from harness.apiserver.fields import FieldSelector
 from harness.apiserver.resources import CRD, NAMESPACES, ResourceRegistry, ResourceType
 from harness.apiserver.selectors import LabelSelector
+from harness.apiserver.server_set import (
+    merged_update,
+    name_from_metadata,
+    now_rfc3339,
+    spec_of,
+    stamp_created,
+)
 from harness.apiserver.validation import (
-    crd_status,
     validate_crd,
     validate_metadata,
     validate_name,
@@ -40,6 +44,19 @@ from harness.apiserver.watchers import (
     WatchHub,
     field_values,
 )
+
+__all__ = [
+    "DEFAULT_COMPACTION_WINDOW",
+    "HISTORY_LIMIT",
+    "INTERN_LIMIT",
+    "PROTECTED_NAMESPACES",
+    "Bucket",
+    "Entry",
+    "Preconditions",
+    "Store",
+    "now_rfc3339",
+]
+"""The store's public names; ``now_rfc3339`` too, for writers outside it."""
 
 logger = logging.getLogger(__name__)
 
@@ -56,12 +73,6 @@ INTERN_LIMIT = 4096
 """Distinct label and field maps shared between objects before starting over."""
 
 _EMPTY: Mapping[str, str] = {}
-_GENERATED_SUFFIX = "bcdfghjklmnpqrstvwxz2456789"
-
-
-def now_rfc3339() -> str:
-    """Return the current time as Kubernetes writes timestamps."""
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
 @dataclass(slots=True)
@@ -204,19 +215,7 @@ class Store:
         meta = obj.get("metadata")
         if not isinstance(meta, dict):
             meta = obj["metadata"] = {}
-        name = meta.get("name")
-        prefix = meta.get("generateName")
-        if not name and prefix:
-            if not isinstance(prefix, str):
-                raise errors.invalid(
-                    resource.kind,
-                    resource.group,
-                    "",
-                    "metadata.generateName",
-                    f"Invalid value: {prefix!r}: expected a string such as 'web-'",
-                )
-            name = prefix + "".join(secrets.choice(_GENERATED_SUFFIX) for _ in range(5))
-            meta["name"] = name
+        name = name_from_metadata(resource, meta)
         validate_name(resource, name)
         assert isinstance(name, str)
 
@@ -231,18 +230,7 @@ class Store:
         validate_sections(resource, obj)
         if resource == CRD:
             validate_crd(obj)
-        obj["apiVersion"] = resource.api_version
-        obj["kind"] = resource.kind
-        for server_set in ("deletionTimestamp", "deletionGracePeriodSeconds"):
-            meta.pop(server_set, None)
-        if resource.namespaced:
-            meta["namespace"] = namespace
-        else:
-            meta.pop("namespace", None)
-        meta["uid"] = str(uuid.uuid4())
-        meta["creationTimestamp"] = now_rfc3339()
-        meta["generation"] = 1
-        self._default_on_create(resource, obj, keep_status=keep_status)
+        stamp_created(resource, namespace, obj, keep_status=keep_status)
 
         # NB: a CRD is registered before it is stored, so a CRD the registry
         # cannot serve is refused whole instead of stored half-served.
@@ -274,7 +262,7 @@ class Store:
             validate_crd(obj)
 
         old = current.load()
-        new = _merged(resource, old, obj, subresource)
+        new = merged_update(resource, old, obj, subresource)
         new_meta = new["metadata"]
         old_meta = old["metadata"]
 
@@ -282,7 +270,7 @@ class Store:
             # NB: kube-apiserver does not bump the resourceVersion of a no-op
             # write, and sends no watch event for it.
             return current
-        if _spec_of(new) != _spec_of(old):
+        if spec_of(new) != spec_of(old):
             new_meta["generation"] = int(old_meta.get("generation", 1)) + 1
 
         if "deletionTimestamp" in new_meta and not new_meta.get("finalizers"):
@@ -513,21 +501,6 @@ class Store:
         if wanted is not None and wanted != meta["resourceVersion"]:
             raise errors.conflict(resource.plural, resource.group, name)
 
-    def _default_on_create(
-        self, resource: ResourceType, obj: dict[str, Any], *, keep_status: bool
-    ) -> None:
-        if resource == NAMESPACES:
-            obj.setdefault("spec", {})["finalizers"] = ["kubernetes"]
-            obj["status"] = {"phase": "Active"}
-        elif resource == CRD:
-            obj["status"] = crd_status(obj)
-        elif resource.has_status and not keep_status:
-            # NB: a create ignores the status of a resource that has a status
-            # subresource; pods start Pending until a kubelet says otherwise.
-            obj.pop("status", None)
-            if resource.kind == "Pod" and not resource.group:
-                obj["status"] = {"phase": "Pending", "qosClass": "BestEffort"}
-
     def _intern(self, mapping: Mapping[str, str] | None) -> Mapping[str, str]:
         if not mapping:
             return _EMPTY
@@ -540,54 +513,6 @@ class Store:
         return shared
 
 
-_IMMUTABLE_METADATA = (
-    "name",
-    "namespace",
-    "uid",
-    "creationTimestamp",
-    "deletionTimestamp",
-    "deletionGracePeriodSeconds",
-    "generation",
-    "resourceVersion",
-)
-"""Metadata only the server sets; an update keeps the stored values."""
-
-
-def _merged(
-    resource: ResourceType,
-    old: dict[str, Any],
-    obj: dict[str, Any],
-    subresource: str | None,
-) -> dict[str, Any]:
-    """Return the object an update of ``old`` with ``obj`` stores."""
-    if subresource == "status":
-        # NB: an update of the status subresource changes the status only.
-        new = dict(old)
-        new["status"] = obj.get("status")
-        if new["status"] is None:
-            new.pop("status")
-    else:
-        # NB: and an update of the object leaves the status alone when the
-        # resource has a status subresource.
-        new = obj
-        if resource.has_status:
-            if "status" in old:
-                new["status"] = old["status"]
-            else:
-                new.pop("status", None)
-
-    new["apiVersion"] = old["apiVersion"]
-    new["kind"] = old["kind"]
-    new_meta = new["metadata"] = dict(new.get("metadata") or {})
-    old_meta = old["metadata"]
-    for immutable in _IMMUTABLE_METADATA:
-        if immutable in old_meta:
-            new_meta[immutable] = old_meta[immutable]
-        else:
-            new_meta.pop(immutable, None)
-    return new
-
-
 def _exact_bytes(serialized: bytes) -> bytes:
     """Return a copy that holds exactly its bytes.
 
@@ -596,10 +521,6 @@ def _exact_bytes(serialized: bytes) -> bytes:
     times the JSON's size; a copy of exact length costs one memcpy.
     """
     return memoryview(serialized).tobytes()
-
-
-def _spec_of(obj: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in obj.items() if k not in ("metadata", "status")}
 
 
 def _selectable_fields(
