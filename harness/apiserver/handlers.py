@@ -188,9 +188,18 @@ async def read_json(
     length = request.content_length
     if length is not None and length > MAX_BODY_BYTES:
         raise _too_large(length)
-    body = await request.content.read(MAX_BODY_BYTES + 1)
-    if len(body) > MAX_BODY_BYTES:
-        raise _too_large(None)
+
+    # NB: a read returns what has arrived so far, not all it may return: a
+    # body larger than one network read comes in several.
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := await request.content.read(MAX_BODY_BYTES + 1 - size):
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise _too_large(None)
+    body = b"".join(chunks)
+
     if not body.strip():
         if allow_empty:
             return None

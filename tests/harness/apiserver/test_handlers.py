@@ -438,6 +438,18 @@ def test_an_oversized_body_is_413(simulator: SimulatorProcess) -> None:
     assert (status, document["reason"]) == (413, "RequestEntityTooLarge")
 
 
+def test_a_body_of_a_megabyte_is_read_whole_and_stored(
+    core: Any, namespace: str
+) -> None:
+    blob = "x" * 1_000_000
+    body = V1ConfigMap(metadata=V1ObjectMeta(name="large"), data={"blob": blob})
+
+    core.create_namespaced_config_map(namespace, body)
+
+    read = core.read_namespaced_config_map("large", namespace)
+    assert read.data == {"blob": blob}
+
+
 def test_a_request_without_the_token_is_401(simulator: SimulatorProcess) -> None:
     status, document = _raw(simulator, "GET", "/api/v1/pods", token="wrong")
 
