@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from pathlib import Path
 
@@ -58,3 +59,46 @@ def test_each_cycle_gets_its_own_copy_of_the_configuration(kubeconfig: Path) -> 
     assert first.configuration is not second.configuration
     assert first.configuration.host == second.configuration.host
     assert (first.namespace, first.cycle, second.cycle) == ("team-a", 0, 1)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"\x7fELF\x02\x01\x01\x00\xd0\xff", "but it is not UTF-8 text"),
+        (b"- a\n- b\n", "to be a YAML mapping with clusters, contexts and users"),
+        (b"clusters: [\n", "but it is not valid YAML: while parsing"),
+        (b"apiVersion: v1\ncontexts: 5\ncurrent-context: x\n", "has the wrong shape"),
+    ],
+)
+def test_a_file_that_is_not_a_kubeconfig_is_one_line_naming_it(
+    tmp_path: Path, content: bytes, message: str
+) -> None:
+    path = tmp_path / "kubeconfig"
+    path.write_bytes(content)
+
+    with pytest.raises(ConfigurationError) as error:
+        load_configuration(path)
+
+    assert message in str(error.value)
+    assert str(path) in str(error.value)
+    assert "\n" not in str(error.value)
+
+
+def test_a_missing_exec_plugin_is_one_error_and_nothing_on_the_log(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "kubeconfig"
+    path.write_text(
+        KUBECONFIG.replace(
+            "{token: secret}",
+            "{exec: {apiVersion: client.authentication.k8s.io/v1beta1,"
+            " command: leakhunt-no-such-plugin}}",
+        )
+    )
+
+    with pytest.raises(ConfigurationError) as error:
+        load_configuration(path)
+
+    assert "exec credential plugin failed" in str(error.value)
+    assert "leakhunt-no-such-plugin" in str(error.value)
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
