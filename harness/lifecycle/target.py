@@ -28,6 +28,10 @@ SPEC_FORMS = "'package.module:name' or 'path/to/file.py:name'"
 REQUIRED_METHODS = ("start", "stop")
 """What the object a factory returns must have."""
 
+_EXIT_ON_IMPORT_HINT = (
+    "keep the command-line entry point under 'if __name__ == \"__main__\":'"
+)
+
 
 class Shape(enum.Enum):
     """Shape is which of the three forms of the controller contract a target has."""
@@ -101,6 +105,11 @@ def _import(module_part: str, spec: str) -> ModuleType:
             f"expected an importable module in {spec!r}, but importing"
             f" {module_part!r} failed: {exc}"
         ) from None
+    except SystemExit as exc:
+        raise ConfigurationError(
+            f"module {module_part!r} of {spec!r} called sys.exit({exc.code!r})"
+            f" while importing; {_EXIT_ON_IMPORT_HINT}"
+        ) from None
     except Exception as exc:
         raise ConfigurationError(
             f"module {module_part!r} of {spec!r} raised while importing:"
@@ -109,6 +118,12 @@ def _import(module_part: str, spec: str) -> ModuleType:
 
 
 def _import_file(path: Path, spec: str) -> ModuleType:
+    if path.is_dir():
+        raise ConfigurationError(
+            f"expected a Python file in {spec!r}, but {str(path)!r} is a"
+            " directory; name a .py file in it, such as"
+            f" '{path / 'controller.py'}:{spec.rpartition(':')[2]}'"
+        )
     if not path.is_file():
         raise ConfigurationError(
             f"expected a Python file in {spec!r}, but {str(path)!r} does not exist"
@@ -134,6 +149,12 @@ def _import_file(path: Path, spec: str) -> ModuleType:
     sys.modules[module_name] = module
     try:
         module_spec.loader.exec_module(module)
+    except SystemExit as exc:
+        del sys.modules[module_name]
+        raise ConfigurationError(
+            f"file {str(path)!r} of {spec!r} called sys.exit({exc.code!r})"
+            f" while importing; {_EXIT_ON_IMPORT_HINT}"
+        ) from None
     except Exception as exc:
         del sys.modules[module_name]
         raise ConfigurationError(

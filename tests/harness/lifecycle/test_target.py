@@ -123,3 +123,21 @@ def test_an_async_generator_is_rejected_with_the_shape_to_use() -> None:
 
     assert "async generator" in message
     assert "async def run(ctx)" in message
+
+
+def test_a_target_that_exits_while_importing_is_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "script.py"
+    path.write_text("import sys\nsys.exit(4)\ndef controller(ctx): pass\n")
+
+    message = _error(f"{path}:controller")
+
+    assert f"file '{path}'" in message
+    assert "called sys.exit(4) while importing" in message
+    assert "if __name__ ==" in message
+
+
+def test_a_directory_named_as_a_file_is_called_a_directory(tmp_path: Path) -> None:
+    message = _error(f"{tmp_path}:controller")
+
+    assert f"'{tmp_path}' is a directory" in message
+    assert f"'{tmp_path / 'controller.py'}:controller'" in message
