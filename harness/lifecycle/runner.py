@@ -21,7 +21,16 @@ from harness.lifecycle.adapters import (
 )
 from harness.lifecycle.context import Context, StopEvent
 from harness.lifecycle.loop import EventLoopHost, TaskRecord
-from harness.lifecycle.scenarios import CycleSession, Scenario, get_scenario
+from harness.lifecycle.scenarios import (
+    CHILD_START_GRACE,
+    CycleSession,
+    Phase,
+    PhaseListener,
+    Scenario,
+    Signal,
+    get_scenario,
+    ignore_phase,
+)
 from harness.lifecycle.server import ServerControl
 from harness.lifecycle.signals import ChildOptions, run_signal_cycle
 from harness.lifecycle.sync import (
@@ -95,6 +104,8 @@ class CycleRunner:
     lets go of it: afterwards the runner holds nothing of the controller but
     a :class:`CycleResult`. Garbage collection and measuring are the caller's.
     Async controllers share one event loop, kept until :meth:`close`.
+    ``on_phase`` is told each :class:`Phase` the cycle enters, so that a
+    caller watching from outside can say where a cycle hung.
     """
 
     def __init__(
@@ -107,6 +118,7 @@ class CycleRunner:
         server: ServerControl | None = None,
         context_factory: ContextMaker,
         settle_delay: float = DEFAULT_SETTLE_DELAY,
+        on_phase: PhaseListener | None = None,
     ) -> None:
         self.target = target
         self.scenario = (
@@ -132,6 +144,7 @@ class CycleRunner:
         self.settle_delay = settle_delay
         self.server = server
         self.context_factory = context_factory
+        self.on_phase: PhaseListener = on_phase or ignore_phase
         self._tracker = WatchTracker(server) if server is not None else None
         self._host: EventLoopHost | None = None
 
@@ -184,6 +197,7 @@ class CycleRunner:
             stop_timeout=self.stop_timeout,
             sync_timeout=self.sync_timeout,
             settle_delay=self.settle_delay,
+            on_phase=self.on_phase,
         )
         try:
             self._drive(session, result)
@@ -222,6 +236,7 @@ class CycleRunner:
                 result.sync_method = sync.method
                 if sync.error is not None:
                     result.add_error(sync.error)
+            self.on_phase(Phase.SCENARIO)
             scenario.apply(session)
         except HarnessError:
             raise
@@ -237,7 +252,13 @@ class CycleRunner:
             sync_timeout=self.sync_timeout,
             settle_delay=self.settle_delay,
             server=self.server,
+            start_grace=(
+                self.scenario.start_grace
+                if isinstance(self.scenario, Signal)
+                else CHILD_START_GRACE
+            ),
         )
+        self.on_phase(Phase.CHILD)
         child = run_signal_cycle(self.target, ctx, options)
         result.synced = child.synced
         result.sync_seconds = child.sync_seconds

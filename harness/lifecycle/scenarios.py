@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import enum
 import logging
+import signal
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from types import MappingProxyType
 from typing import Any
@@ -21,6 +23,50 @@ from harness.lifecycle.sync import (
 )
 
 logger = logging.getLogger(__name__)
+
+CHILD_START_GRACE = 20.0
+"""Seconds a signal scenario's child has, on top of the sync timeout, to import
+and start."""
+
+CHILD_EXIT_GRACE = 2.0
+"""Seconds a child has, on top of the stop deadline, for interpreter shutdown."""
+
+CHILD_DUMP_WAIT = 2.0
+"""Seconds to wait for a hung child's thread dump before killing it."""
+
+SIGNALS_PER_CYCLE = (signal.SIGTERM, signal.SIGINT)
+"""One child per signal, in this order."""
+
+
+class Phase(enum.StrEnum):
+    """Phase is the part of a cycle the harness is in, as a listener is told.
+
+    A caller that watches the cycle from outside (the soak conductor, whose
+    worker may hang) uses it to say where a cycle hung.
+    """
+
+    START = "start"
+    """Creating and starting the controller (``factory(ctx)``, ``start()``)."""
+
+    SYNC = "sync"
+    """Waiting for the controller to sync."""
+
+    SCENARIO = "scenario"
+    """The scenario's own work between the sync and the stop."""
+
+    STOP = "stop"
+    """Stopping the controller, within the stop deadline."""
+
+    CHILD = "child"
+    """The signal scenario: the controller runs in child processes."""
+
+
+PhaseListener = Callable[[Phase], None]
+"""Called as a cycle enters each :class:`Phase`, in the thread running it."""
+
+
+def ignore_phase(phase: Phase) -> None:
+    """The phase listener of a cycle nobody watches from outside."""
 
 
 @dataclass
@@ -41,15 +87,18 @@ class CycleSession:
     settle_delay: float
     notes: list[str] = field(default_factory=list)
     stops: list[StopOutcome] = field(default_factory=list)
+    on_phase: PhaseListener = ignore_phase
     _watches_before: set[WatchKey] = field(default_factory=set, init=False)
 
     def start(self) -> None:
         """Start the controller, remembering which watches were open before."""
         self._watches_before = self.own_watches()
+        self.on_phase(Phase.START)
         self.adapter.start(self.ctx)
 
     def sync(self) -> SyncOutcome:
         """Wait for the controller to sync (see :func:`wait_for_sync`)."""
+        self.on_phase(Phase.SYNC)
         return wait_for_sync(
             self.adapter.handle,
             timeout=self.sync_timeout,
@@ -61,6 +110,7 @@ class CycleSession:
 
     def stop(self) -> StopOutcome:
         """Stop the controller within the deadline and record the outcome."""
+        self.on_phase(Phase.STOP)
         outcome = self.adapter.stop(self.stop_timeout)
         self.stops.append(outcome)
         return outcome
@@ -101,6 +151,13 @@ class Scenario:
     def after_stop(self, session: CycleSession) -> None:
         """Undo what :meth:`before_start` and :meth:`apply` did to the server."""
 
+    def longest_cycle(self, *, sync_timeout: float, stop_timeout: float) -> float:
+        """Seconds a cycle can take at most when the controller's start() and
+        wait_for_sync() return: a caller that gives the cycle a deadline must
+        give it at least this, so that a slow stop or a missed sync is recorded
+        for the cycle rather than taken for a hang."""
+        return sync_timeout + stop_timeout
+
 
 @dataclass(frozen=True)
 class Churn(Scenario):
@@ -123,6 +180,10 @@ class Churn(Scenario):
         assert session.server is not None
         session.server.stop_churn()
 
+    def longest_cycle(self, *, sync_timeout: float, stop_timeout: float) -> float:
+        """The sync, the churn's seconds and the stop."""
+        return sync_timeout + self.seconds + stop_timeout
+
 
 @dataclass(frozen=True)
 class IdleStop(Scenario):
@@ -139,6 +200,10 @@ class IdleStop(Scenario):
     def apply(self, session: CycleSession) -> None:
         """Wait in silence, so the controller is blocked reading an idle watch."""
         time.sleep(self.quiet_seconds)
+
+    def longest_cycle(self, *, sync_timeout: float, stop_timeout: float) -> float:
+        """The sync, the quiet seconds and the stop."""
+        return sync_timeout + self.quiet_seconds + stop_timeout
 
 
 @dataclass(frozen=True)
@@ -165,6 +230,10 @@ class EarlyStop(Scenario):
         if session.server is not None:
             session.server.set_latency(0.0)
 
+    def longest_cycle(self, *, sync_timeout: float, stop_timeout: float) -> float:
+        """No sync: the seconds in flight and the stop."""
+        return self.in_flight + stop_timeout
+
 
 @dataclass(frozen=True)
 class Restart(Scenario):
@@ -185,6 +254,10 @@ class Restart(Scenario):
                 f"the controller did not sync again within {session.sync_timeout:.1f}"
                 f" s after a restart ({again.method})"
             )
+
+    def longest_cycle(self, *, sync_timeout: float, stop_timeout: float) -> float:
+        """Two syncs and two stops."""
+        return 2 * (sync_timeout + stop_timeout)
 
 
 @dataclass(frozen=True)
@@ -210,6 +283,10 @@ class Relist(Scenario):
                     f" {session.sync_timeout:.1f} s after the server {what}"
                 )
 
+    def longest_cycle(self, *, sync_timeout: float, stop_timeout: float) -> float:
+        """The sync, a wait of up to the sync timeout after each fault, the stop."""
+        return 3 * sync_timeout + stop_timeout
+
 
 @dataclass(frozen=True)
 class Signal(Scenario):
@@ -221,6 +298,23 @@ class Signal(Scenario):
     """
 
     in_process: bool = False
+
+    start_grace: float = CHILD_START_GRACE
+    """Seconds a child has, on top of the sync timeout, to import and start."""
+
+    def longest_cycle(self, *, sync_timeout: float, stop_timeout: float) -> float:
+        """Each child may take its start grace and the sync timeout to say it is
+        ready, the sync timeout again to open a watch the server sees, its exit
+        deadline, and a dump wait each for the dump of a hung child and for its
+        last reports."""
+        per_child = (
+            self.start_grace
+            + 2 * sync_timeout
+            + stop_timeout
+            + CHILD_EXIT_GRACE
+            + 2 * CHILD_DUMP_WAIT
+        )
+        return len(SIGNALS_PER_CYCLE) * per_child
 
 
 SCENARIOS: Mapping[str, Scenario] = MappingProxyType(

@@ -17,6 +17,12 @@ from typing import IO, Any
 
 from harness.lifecycle.child import DUMP_SIGNAL
 from harness.lifecycle.context import Context
+from harness.lifecycle.scenarios import (
+    CHILD_DUMP_WAIT,
+    CHILD_EXIT_GRACE,
+    CHILD_START_GRACE,
+    SIGNALS_PER_CYCLE,
+)
 from harness.lifecycle.server import ServerControl
 from harness.lifecycle.sync import WatchTracker
 from harness.lifecycle.target import Target
@@ -24,20 +30,8 @@ from harness.lifecycle.threads import ThreadRecord
 
 logger = logging.getLogger(__name__)
 
-CHILD_START_GRACE = 20.0
-"""Seconds a child has, on top of the sync timeout, to import and start."""
-
-EXIT_GRACE = 2.0
-"""Seconds a child has, on top of the stop deadline, for interpreter shutdown."""
-
-DUMP_WAIT = 2.0
-"""Seconds to wait for a hung child's thread dump before killing it."""
-
 MAX_OUTPUT_TAIL = 2000
 """Characters of a failed child's own output quoted in the cycle's error."""
-
-SIGNALS_PER_CYCLE = (signal.SIGTERM, signal.SIGINT)
-"""One child per signal, in this order."""
 
 
 @dataclass
@@ -71,6 +65,7 @@ class ChildOptions:
     sync_timeout: float
     settle_delay: float
     server: ServerControl | None = None
+    start_grace: float = CHILD_START_GRACE
 
 
 def run_signal_cycle(
@@ -133,7 +128,7 @@ def _wait_until_ready(
 ) -> bool:
     # First, the child's own word that it has started (and synced, if the
     # controller can say so).
-    wait = options.sync_timeout + CHILD_START_GRACE
+    wait = options.sync_timeout + options.start_grace
     ready = reports.wait_for(("ready", "failed"), wait)
     if ready is None or ready["event"] == "failed":
         result.synced = False
@@ -175,7 +170,7 @@ def _signal_and_wait(
     result: SignalCycle,
 ) -> None:
     name = signum.name
-    exit_deadline = options.stop_timeout + EXIT_GRACE
+    exit_deadline = options.stop_timeout + CHILD_EXIT_GRACE
 
     # First, signal it, and time the whole process's exit, not only the stop.
     started = time.monotonic()
@@ -191,7 +186,7 @@ def _signal_and_wait(
             f" {exit_deadline:.1f} s and was killed"
         )
         process.send_signal(DUMP_SIGNAL)
-        dump = reports.wait_for(("thread-dump",), DUMP_WAIT)
+        dump = reports.wait_for(("thread-dump",), CHILD_DUMP_WAIT)
         stopped = reports.seen.get("stopped")
         if stopped is not None and stopped["timed_out"]:
             result.thread_dump = result.thread_dump or stopped["thread_dump"]
@@ -211,7 +206,7 @@ def _signal_and_wait(
     result.notes.append(
         f"after {name} the controller's process exited in {seconds:.2f} s"
     )
-    stopped = reports.wait_for(("stopped",), DUMP_WAIT)
+    stopped = reports.wait_for(("stopped",), CHILD_DUMP_WAIT)
     if stopped is not None and stopped["timed_out"]:
         result.stop_timed_out = True
         result.thread_dump = result.thread_dump or stopped["thread_dump"]
@@ -298,5 +293,5 @@ class _Reports:
 
     def close(self) -> None:
         """Wait for the reader to finish (the child has exited) and close the pipe."""
-        self._thread.join(DUMP_WAIT)
+        self._thread.join(CHILD_DUMP_WAIT)
         self._stream.close()

@@ -31,6 +31,9 @@ RELEASE = threading.Event()
 
 NOT_CALLABLE = 42
 
+CALLS: list[tuple[str, int]] = []
+"""What ``RecordsCalls`` objects were asked, in order: (method, id of the object)."""
+
 
 def _remember(*objects: object) -> None:
     SEEN.extend(weakref.ref(o) for o in objects)
@@ -65,6 +68,31 @@ class ThreadController:
 
 def make_thread_controller(ctx: Context) -> ThreadController:
     return ThreadController(ctx)
+
+
+class RecordsCalls(ThreadController):
+    """A correct controller that records every start() and stop() in CALLS."""
+
+    def start(self) -> None:
+        CALLS.append(("start", id(self)))
+        super().start()
+
+    def stop(self) -> None:
+        CALLS.append(("stop", id(self)))
+        super().stop()
+
+
+class HangsInStart:
+    """A controller whose start() never returns (until the tests release it)."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    def start(self) -> None:
+        RELEASE.wait(60)
+
+    def stop(self) -> None:
+        pass
 
 
 class HangingStop(ThreadController):

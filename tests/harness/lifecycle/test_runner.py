@@ -208,3 +208,26 @@ def test_a_leaked_task_shows_as_growth_the_runner_does_not_hide(
 
     growth = [after - before for before, after in itertools.pairwise(counts[4:])]
     assert all(g > 0 for g in growth)
+
+
+@pytest.mark.parametrize(
+    ("scenario", "phases"),
+    [
+        ("lifecycle", ["start", "sync", "scenario", "stop"]),
+        ("restart", ["start", "sync", "scenario", "stop", "start", "sync", "stop"]),
+        ("signal", ["child"]),
+    ],
+)
+def test_a_listener_is_told_each_phase_of_the_cycle_in_order(
+    samples: Any, runners: Any, scenario: str, phases: list[str]
+) -> None:
+    seen: list[str] = []
+    runner = runners(
+        samples.target("make_thread_controller"),
+        scenario=scenario,
+        on_phase=seen.append,
+    )
+
+    runner.run_cycle(0)
+
+    assert seen == phases

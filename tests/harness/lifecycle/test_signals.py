@@ -10,6 +10,12 @@ import pytest
 
 from harness.lifecycle.context import ContextFactory
 from harness.lifecycle.runner import CycleRunner
+from harness.lifecycle.scenarios import (
+    CHILD_START_GRACE,
+    SCENARIOS,
+    SIGNALS_PER_CYCLE,
+    get_scenario,
+)
 
 
 def _signal_cycle(
@@ -66,3 +72,32 @@ def test_a_child_that_cannot_load_its_kubeconfig_is_an_error_not_a_hang(
     assert result.error is not None
     assert "no kubeconfig at" in result.error
     assert "missing-kubeconfig'" in result.error
+
+
+def test_children_that_never_start_are_recorded_within_the_longest_cycle(
+    samples: Any, contexts: ContextFactory
+) -> None:
+    scenario = get_scenario("signal", start_grace=0.5)
+    longest = scenario.longest_cycle(sync_timeout=0.5, stop_timeout=0.5)
+
+    started = time.monotonic()
+    with CycleRunner(
+        samples.target("HangsInStart"),
+        scenario=scenario,
+        context_factory=contexts,
+        sync_timeout=0.5,
+        stop_timeout=0.5,
+    ) as runner:
+        result = runner.run_cycle(0)
+    elapsed = time.monotonic() - started
+
+    assert elapsed < longest
+    assert not result.synced
+    assert result.error is not None
+    assert "did not start within 1.0 s" in result.error
+
+
+def test_the_longest_signal_cycle_gives_each_child_its_start_grace() -> None:
+    longest = SCENARIOS["signal"].longest_cycle(sync_timeout=1, stop_timeout=1)
+
+    assert longest >= len(SIGNALS_PER_CYCLE) * (1 + CHILD_START_GRACE + 1)
