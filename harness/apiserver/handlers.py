@@ -17,6 +17,7 @@ from aiohttp import web
 
 from harness.apiserver import status as errors
 from harness.apiserver.fields import FieldSelector, parse_field_selector
+from harness.apiserver.limits import check_nesting
 from harness.apiserver.pagination import Page, Paginator
 from harness.apiserver.patch import PatchError, apply_json_patch, apply_merge_patch
 from harness.apiserver.resources import ResourceType
@@ -207,11 +208,13 @@ async def read_json(
             f"the {what} has an empty body; expected a JSON object"
         )
     try:
-        return orjson.loads(body)
+        decoded = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise errors.bad_request(
             f"the {what} is not valid JSON: {exc}; expected a JSON object"
         ) from exc
+    check_nesting(decoded, what)
+    return decoded
 
 
 def _too_large(length: int | None) -> errors.ApiError:

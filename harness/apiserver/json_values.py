@@ -75,3 +75,22 @@ def _canonical(value: Any) -> Any:
     if isinstance(value, float) and value.is_integer():
         return int(value)
     return value
+
+
+def json_depth(value: Any, limit: int) -> int:
+    """Return how deep containers nest in ``value``, counting up to ``limit + 1``.
+
+    A scalar is 0 deep, ``{}`` and ``[]`` are 1, ``{"a": [1]}`` is 2. The walk
+    goes level by level without recursion, so any depth orjson can decode is
+    measured safely; it stops at ``limit + 1`` since nothing deeper matters.
+    """
+    level = [value] if isinstance(value, dict | list) else []
+    depth = 0
+    while level and depth <= limit:
+        depth += 1
+        nested: list[Any] = []
+        for node in level:
+            children = node.values() if isinstance(node, dict) else node
+            nested.extend(c for c in children if isinstance(c, dict | list))
+        level = nested
+    return depth

@@ -221,8 +221,6 @@ class ResourceRegistry:
     def register_crd(self, crd: Mapping[str, Any]) -> list[ResourceType]:
         """Serve the custom resources a CRD defines; return the types added."""
         name = crd["metadata"]["name"]
-        self.unregister_crd(name)
-
         spec = crd.get("spec", {})
         names = spec.get("names", {})
         added = []
@@ -230,19 +228,24 @@ class ResourceRegistry:
             if not version.get("served", True):
                 continue
             subresources = version.get("subresources") or {}
-            resource = ResourceType(
-                group=spec["group"],
-                version=version["name"],
-                plural=names["plural"],
-                kind=names["kind"],
-                namespaced=spec.get("scope", "Namespaced") == "Namespaced",
-                short_names=tuple(names.get("shortNames", ())),
-                has_status="status" in subresources,
-                categories=tuple(names.get("categories", ())),
+            added.append(
+                ResourceType(
+                    group=spec["group"],
+                    version=version["name"],
+                    plural=names["plural"],
+                    kind=names["kind"],
+                    namespaced=spec.get("scope", "Namespaced") == "Namespaced",
+                    short_names=tuple(names.get("shortNames", ())),
+                    has_status="status" in subresources,
+                    categories=tuple(names.get("categories", ())),
+                )
             )
-            self._add(resource)
-            added.append(resource)
 
+        # Only once every type is built does the registry change, so that a
+        # CRD it cannot serve leaves it serving what it served before.
+        self.unregister_crd(name)
+        for resource in added:
+            self._add(resource)
         self._custom[name] = added
         logger.info(
             "The CustomResourceDefinition %s now serves %s.",

@@ -21,6 +21,7 @@ import orjson
 
 from harness.apiserver import status as errors
 from harness.apiserver.fields import FieldSelector
+from harness.apiserver.limits import encode_object
 from harness.apiserver.resources import CRD, NAMESPACES, ResourceRegistry, ResourceType
 from harness.apiserver.selectors import LabelSelector
 from harness.apiserver.server_set import (
@@ -231,11 +232,6 @@ class Store:
         if resource == CRD:
             validate_crd(obj)
         stamp_created(resource, namespace, obj, keep_status=keep_status)
-
-        # NB: a CRD is registered before it is stored, so a CRD the registry
-        # cannot serve is refused whole instead of stored half-served.
-        if resource == CRD:
-            self.registry.register_crd(obj)
         return self._commit(resource, namespace, name, obj, ADDED, previous=None)
 
     def update(
@@ -282,8 +278,6 @@ class Store:
                 )
             self._terminating.discard(name if resource == NAMESPACES else "")
             return self._remove(resource, namespace, name, new, current)
-        if resource == CRD:
-            self.registry.register_crd(new)
         return self._commit(resource, namespace, name, new, MODIFIED, previous=current)
 
     def delete(
@@ -360,11 +354,20 @@ class Store:
         *,
         previous: Entry | None,
     ) -> Entry:
-        self.revision += 1
-        obj["metadata"]["resourceVersion"] = str(self.revision)
+        # First, everything that may still refuse the write: the bytes, then
+        # the resources a CRD serves. Until both are done nothing has changed,
+        # neither the revision nor what the registry serves.
+        revision = self.revision + 1
+        obj["metadata"]["resourceVersion"] = str(revision)
+        raw = _exact_bytes(encode_object(resource, name, obj))
+        if resource == CRD and type_ != DELETED:
+            self.registry.register_crd(obj)
+
+        # Then the write itself, which cannot fail.
+        self.revision = revision
         entry = Entry(
-            raw=_exact_bytes(orjson.dumps(obj)),
-            revision=self.revision,
+            raw=raw,
+            revision=revision,
             labels=self._intern(obj["metadata"].get("labels")),
             fields=self._intern(_selectable_fields(resource, obj)),
         )

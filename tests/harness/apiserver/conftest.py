@@ -1,4 +1,4 @@
-"""Fixtures shared by the simulator's patch tests: a sample pod to patch."""
+"""Fixtures shared by the simulator's tests: a sample pod, deeply nested objects."""
 
 from __future__ import annotations
 
@@ -46,3 +46,16 @@ def _pod() -> dict[str, Any]:
             ],
         },
     }
+
+
+@pytest.fixture
+def make_nested() -> Callable[[int], dict[str, Any]]:
+    """A factory of objects nesting ``{"a": ...}`` the given number of levels."""
+    return _nested
+
+
+def _nested(levels: int) -> dict[str, Any]:
+    node: dict[str, Any] = {}
+    for _ in range(levels - 1):
+        node = {"a": node}
+    return node

@@ -381,6 +381,15 @@ CASES = [
         (422, "Invalid", "RFC 1123"),
     ),
     (
+        "POST",
+        "/api/v1/namespaces/default/configmaps",
+        b'{"metadata": {"name": "deep"}, "data": {}, "x": '
+        + b'{"a": ' * 300
+        + b"1"
+        + b"}" * 301,
+        (400, "BadRequest", "nests objects and arrays 301 levels deep"),
+    ),
+    (
         "GET",
         "/api/v1/namespaces/default/gizmos",
         None,

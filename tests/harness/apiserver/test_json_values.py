@@ -5,6 +5,7 @@ from __future__ import annotations
 from harness.apiserver.json_values import (
     MAX_SHOWN_VALUE_CHARS,
     copy_json,
+    json_depth,
     json_identity,
     json_type,
     show_json,
@@ -43,3 +44,19 @@ def test_a_long_value_is_shown_cut_short() -> None:
 
     assert len(shown) == MAX_SHOWN_VALUE_CHARS
     assert shown.endswith("...")
+
+
+def test_depth_counts_the_levels_of_objects_and_arrays() -> None:
+    values: list[object] = ["s", {}, [], {"a": [1]}, [[], [[{}]]]]
+
+    depths = [json_depth(value, 10) for value in values]
+
+    assert depths == [0, 1, 1, 2, 4]
+
+
+def test_depth_stops_counting_one_level_past_the_limit() -> None:
+    deep: list[object] = []
+    for _ in range(2000):
+        deep = [deep]
+
+    assert json_depth(deep, 100) == 101

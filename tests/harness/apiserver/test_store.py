@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -9,6 +10,8 @@ import pytest
 from harness.apiserver.resources import CRD, NAMESPACES, ResourceType
 from harness.apiserver.status import ApiError
 from harness.apiserver.store import Preconditions, Store
+
+Nested = Callable[[int], dict[str, Any]]
 
 
 def _store_with_namespace(name: str = "ns", **options: Any) -> Store:
@@ -159,3 +162,41 @@ def test_a_finalized_namespace_stays_terminating_until_its_finalizer_goes() -> N
     assert refused.value.code == 403
     assert store.count(configmaps) == 0
     assert not store.namespace_exists("ns")
+
+
+def test_an_object_too_deep_to_serialize_is_refused_and_bumps_no_revision(
+    make_nested: Nested,
+) -> None:
+    store = _store_with_namespace()
+    configmaps = _configmaps(store)
+    before = store.revision
+
+    with pytest.raises(ApiError) as caught:
+        store.create(
+            configmaps, "ns", {"metadata": {"name": "deep"}, "x": make_nested(300)}
+        )
+    after = store.create(configmaps, "ns", {"metadata": {"name": "flat"}})
+
+    assert caught.value.code == 422
+    assert "at most 128 levels" in caught.value.message
+    assert store.find(configmaps, "ns", "deep") is None
+    assert after.revision == before + 1
+
+
+def test_a_crd_too_deep_to_serialize_serves_nothing(make_nested: Nested) -> None:
+    store = Store()
+    crd = {
+        "metadata": {"name": "things.example.com"},
+        "spec": {
+            "group": "example.com",
+            "names": {"plural": "things", "kind": "Thing"},
+            "versions": [{"name": "v1", "served": True, "schema": make_nested(300)}],
+        },
+    }
+
+    with pytest.raises(ApiError) as caught:
+        store.create(CRD, "", crd)
+
+    assert caught.value.code == 422
+    assert store.find(CRD, "", "things.example.com") is None
+    assert store.registry.lookup("example.com", "v1", "things") is None
