@@ -17,7 +17,7 @@ from aiohttp import web
 
 from harness.apiserver import status as errors
 from harness.apiserver.fields import FieldSelector, parse_field_selector
-from harness.apiserver.limits import check_nesting
+from harness.apiserver.limits import MAX_OBJECT_BYTES, check_nesting
 from harness.apiserver.pagination import Page, Paginator
 from harness.apiserver.patch import PatchError, apply_json_patch, apply_merge_patch
 from harness.apiserver.resources import ResourceType
@@ -32,9 +32,6 @@ from harness.apiserver.strategic import apply_strategic_merge_patch
 from harness.apiserver.tables import table, wants_table
 
 logger = logging.getLogger(__name__)
-
-MAX_BODY_BYTES = 3 * 1024 * 1024
-"""The largest request body accepted, as kube-apiserver's 3 MiB limit."""
 
 JSON = "application/json"
 
@@ -187,17 +184,17 @@ async def read_json(
             content_type, "application/json, application/yaml"
         )
     length = request.content_length
-    if length is not None and length > MAX_BODY_BYTES:
+    if length is not None and length > MAX_OBJECT_BYTES:
         raise _too_large(length)
 
     # NB: a read returns what has arrived so far, not all it may return: a
     # body larger than one network read comes in several.
     chunks: list[bytes] = []
     size = 0
-    while chunk := await request.content.read(MAX_BODY_BYTES + 1 - size):
+    while chunk := await request.content.read(MAX_OBJECT_BYTES + 1 - size):
         chunks.append(chunk)
         size += len(chunk)
-        if size > MAX_BODY_BYTES:
+        if size > MAX_OBJECT_BYTES:
             raise _too_large(None)
     body = b"".join(chunks)
 
@@ -222,7 +219,7 @@ def _too_large(length: int | None) -> errors.ApiError:
     return errors.ApiError(
         413,
         "RequestEntityTooLarge",
-        f"the request body is too large: the limit is {MAX_BODY_BYTES} bytes{got}",
+        f"the request body is too large: the limit is {MAX_OBJECT_BYTES} bytes{got}",
     )
 
 

@@ -22,6 +22,13 @@ from harness.apiserver.resources import ResourceType
 
 logger = logging.getLogger(__name__)
 
+MAX_OBJECT_BYTES = 3 * 1024 * 1024
+"""The largest request body, and the largest object stored, in bytes of JSON.
+
+kube-apiserver refuses request bodies over 3 MiB; an object that grows past
+that through patches is refused as well, as etcd would refuse to store it.
+"""
+
 MAX_NESTING = 128
 """How many levels of objects and arrays a body or stored object may nest.
 
@@ -43,9 +50,9 @@ def check_nesting(value: Any, what: str) -> None:
 
 
 def encode_object(resource: ResourceType, name: str, obj: Any) -> bytes:
-    """Return the JSON bytes of an object to store, or raise the 422 Status."""
+    """Return the JSON bytes of an object to store, or raise the 422 or 413."""
     try:
-        return orjson.dumps(obj)
+        raw = orjson.dumps(obj)
     except orjson.JSONEncodeError as exc:
         # NB: what reaches the store was decoded from JSON, so the only thing
         # orjson can refuse is a nesting deeper than it writes.
@@ -59,3 +66,16 @@ def encode_object(resource: ResourceType, name: str, obj: Any) -> bytes:
             group=resource.group,
             kind=resource.kind,
         ) from exc
+
+    if len(raw) > MAX_OBJECT_BYTES:
+        raise errors.ApiError(
+            413,
+            "RequestEntityTooLarge",
+            f'{resource.kind} "{name}" would be {len(raw)} bytes of JSON, more '
+            f"than the {MAX_OBJECT_BYTES} an object may be: keep large data out "
+            "of objects, or split it across several",
+            name=name,
+            group=resource.group,
+            kind=resource.kind,
+        )
+    return raw

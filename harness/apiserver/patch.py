@@ -13,7 +13,8 @@ Each function takes decoded JSON, returns a new object and leaves its inputs
 untouched, so a failed patch changes nothing. A patch that cannot be applied
 raises :class:`PatchError`, whose ``code`` is the HTTP status kube-apiserver
 answers with: 400 for a body of the wrong shape, 422 for a patch that does not
-apply to this object, 413 for too many JSON patch operations.
+apply to this object (a JSON patch that copies more than 3 MiB or nests the
+object too deep included), 413 for too many JSON patch operations.
 """
 
 from __future__ import annotations
@@ -23,17 +24,28 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any, NoReturn
 
+import orjson
+
 from harness.apiserver.json_values import (
     copy_json,
+    json_depth,
     json_identity,
     json_type,
     show_json,
 )
+from harness.apiserver.limits import MAX_NESTING
 
 logger = logging.getLogger(__name__)
 
 MAX_JSON_PATCH_OPERATIONS = 10_000
 """The most operations one JSON patch may hold, as in kube-apiserver."""
+
+MAX_JSON_PATCH_COPY_BYTES = 3 * 1024 * 1024
+"""The most bytes the copy operations of one JSON patch may add, all together.
+
+kube-apiserver caps copies by the same 3 MiB as request bodies: without a cap,
+each copy of the whole document into itself doubles it.
+"""
 
 
 class PatchError(ValueError):
@@ -197,15 +209,19 @@ class _Step:
         parent[key] = value
         return document
 
-    def apply(self, document: Any) -> Any:
+    def apply(self, document: Any, growth: _Growth) -> Any:
         """Apply this operation and return the document (a new root if replaced)."""
         path = self.pointer("path")
         if self.op in ("move", "copy"):
-            return self.transfer(document, path)
-        if self.op == "add":
-            return self.add(document, path, self.value())
-        if self.op == "replace":
-            return self.replace(document, path, self.value())
+            return self.transfer(document, path, growth)
+        if self.op in ("add", "replace"):
+            value = self.value()
+            if self.op == "add":
+                document = self.add(document, path, value)
+            else:
+                document = self.replace(document, path, value)
+            growth.wrote(self, document, path, json_depth(value, MAX_NESTING))
+            return document
         if self.op == "remove":
             self.remove(document, path)
             return document
@@ -216,18 +232,68 @@ class _Step:
             self.fail(f"the value is {show_json(actual)}, not {show_json(expected)}")
         return document
 
-    def transfer(self, document: Any, path: list[str]) -> Any:
+    def transfer(self, document: Any, path: list[str], growth: _Growth) -> Any:
         """Apply a "move" or "copy", which read their value at "from"."""
         source = self.pointer("from")
         if self.op == "copy":
-            return self.add(document, path, copy_json(self.get(document, source)))
+            value = self.get(document, source)
+            value_depth = growth.copying(self, value)
+            document = self.add(document, path, copy_json(value))
+            growth.wrote(self, document, path, value_depth)
+            return document
 
         if len(path) > len(source) and path[: len(source)] == source:
             self.fail(f"a value cannot be moved into itself, from {_render(source)}")
         if path == source:
             self.get(document, source)
             return document
-        return self.add(document, path, self.remove(document, source))
+        # NB: what was at "from" nests no deeper than the document allowed
+        # below it, so the bound costs no walk of the moved value.
+        moved_depth = growth.depth - len(source)
+        document = self.add(document, path, self.remove(document, source))
+        growth.wrote(self, document, path, moved_depth)
+        return document
+
+
+class _Growth:
+    """How far a JSON patch has grown its document: bytes copied, depth reached.
+
+    NB: each ``copy`` can double the document, so a few operations could fill
+    the memory before the result is ever checked; kube-apiserver caps the
+    bytes all the copies of one patch add, and so does this. The depth is kept
+    as an upper bound, from where each value is written and how deep it is,
+    so that the whole document is walked only when the bound says it may be
+    too deep.
+    """
+
+    def __init__(self, document: Any) -> None:
+        self.copied = 0
+        self.depth = json_depth(document, MAX_NESTING)
+
+    def copying(self, step: _Step, value: Any) -> int:
+        """Count a value about to be copied; return how deep it nests."""
+        self.copied += len(orjson.dumps(value))
+        if self.copied > MAX_JSON_PATCH_COPY_BYTES:
+            step.fail(
+                f"the values its copy operations add come to {self.copied} bytes, "
+                f"more than the {MAX_JSON_PATCH_COPY_BYTES} one JSON patch may copy; "
+                "copy smaller values, or fewer"
+            )
+        return json_depth(value, MAX_NESTING)
+
+    def wrote(
+        self, step: _Step, document: Any, path: Sequence[str], value_depth: int
+    ) -> None:
+        """Account for a value of ``value_depth`` levels written at ``path``."""
+        self.depth = max(self.depth, len(path) + value_depth)
+        if self.depth <= MAX_NESTING:
+            return
+        self.depth = json_depth(document, MAX_NESTING)
+        if self.depth > MAX_NESTING:
+            step.fail(
+                f"the patched object would nest objects and arrays more than "
+                f"{MAX_NESTING} levels deep, the most the server stores"
+            )
 
 
 def _render(tokens: Sequence[str]) -> str:
@@ -271,6 +337,7 @@ def apply_json_patch(target: dict[str, Any], ops: object) -> dict[str, Any]:
 
     # Then each operation, on a copy, so that a failure leaves nothing half-done.
     document: Any = copy_json(target)
+    growth = _Growth(document)
     for index, operation in enumerate(ops):
         step = _Step(index, operation)
         if step.op not in _OPERATIONS:
@@ -278,7 +345,7 @@ def apply_json_patch(target: dict[str, Any], ops: object) -> dict[str, Any]:
                 f"'op' must be one of {', '.join(_OPERATIONS)}, "
                 f"got {show_json(step.op)}"
             )
-        document = step.apply(document)
+        document = step.apply(document, growth)
 
     if not isinstance(document, dict):
         raise PatchError(

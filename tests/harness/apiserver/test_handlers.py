@@ -158,6 +158,52 @@ def test_a_bad_json_patch_is_422_and_changes_nothing(core: Any, namespace: str) 
     assert _meta(read).resource_version == _meta(created).resource_version
 
 
+def _refused_patch(
+    core: Any, namespace: str, created: V1ConfigMap, patch: object
+) -> dict[str, Any]:
+    """Send a patch the server must refuse; check it changed nothing; return
+    the Status it answered with."""
+    name = _meta(created).name
+    with pytest.raises(kubernetes.client.ApiException) as caught:
+        core.patch_namespaced_config_map(name, namespace, patch)
+
+    read = core.read_namespaced_config_map(name, namespace)
+    assert _meta(read).resource_version == _meta(created).resource_version
+    return _status_of(caught.value)
+
+
+def test_a_json_patch_copying_the_object_into_itself_is_422_and_changes_nothing(
+    core: Any, namespace: str
+) -> None:
+    created = core.create_namespaced_config_map(
+        namespace, V1ConfigMap(metadata=V1ObjectMeta(name="seed"), data={"a": "x"})
+    )
+    # Each copy of the object into itself doubles it: 18 would make 200 MiB.
+    doubling = [
+        {"op": "add", "path": "/data", "value": {"blob": "x" * 800}},
+        {"op": "add", "path": "/copies", "value": {}},
+    ] + [{"op": "copy", "from": "", "path": f"/copies/c{i}"} for i in range(18)]
+
+    status = _refused_patch(core, namespace, created, doubling)
+
+    assert (status["code"], status["reason"]) == (422, "Invalid")
+    assert "more than the 3145728 one JSON patch may copy" in status["message"]
+
+
+def test_a_patch_growing_the_object_past_3_mib_is_413_and_changes_nothing(
+    core: Any, namespace: str
+) -> None:
+    half = "x" * 2_000_000
+    created = core.create_namespaced_config_map(
+        namespace, V1ConfigMap(metadata=V1ObjectMeta(name="big"), data={"a": half})
+    )
+
+    status = _refused_patch(core, namespace, created, {"data": {"b": half}})
+
+    assert (status["code"], status["reason"]) == (413, "RequestEntityTooLarge")
+    assert 'ConfigMap "big" would be 4000' in status["message"]
+
+
 def test_finalizers_hold_a_deleted_object_until_they_are_removed(
     core: Any, namespace: str
 ) -> None:

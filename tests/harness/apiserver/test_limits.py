@@ -5,9 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import orjson
 import pytest
 
-from harness.apiserver.limits import MAX_NESTING, check_nesting, encode_object
+from harness.apiserver.limits import (
+    MAX_NESTING,
+    MAX_OBJECT_BYTES,
+    check_nesting,
+    encode_object,
+)
 from harness.apiserver.resources import BUILTIN_RESOURCES
 from harness.apiserver.status import ApiError
 
@@ -36,3 +42,13 @@ def test_an_object_orjson_cannot_write_is_422_naming_it(make_nested: Nested) -> 
 
     assert (caught.value.code, caught.value.reason) == (422, "Invalid")
     assert caught.value.message.startswith('ConfigMap "deep" is invalid')
+
+
+def test_an_object_over_3_mib_is_413_with_its_size() -> None:
+    big = {"metadata": {"name": "big"}, "data": {"blob": "x" * MAX_OBJECT_BYTES}}
+
+    with pytest.raises(ApiError) as caught:
+        encode_object(CONFIGMAPS, "big", big)
+
+    assert (caught.value.code, caught.value.reason) == (413, "RequestEntityTooLarge")
+    assert f"would be {len(orjson.dumps(big))} bytes" in caught.value.message

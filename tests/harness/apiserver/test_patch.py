@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+from harness.apiserver.json_values import json_depth
+from harness.apiserver.limits import MAX_NESTING
 from harness.apiserver.patch import (
     MAX_JSON_PATCH_OPERATIONS,
     PatchError,
@@ -322,6 +324,68 @@ def test_too_many_operations_are_refused_as_too_large(make_pod: PodFactory) -> N
         apply_json_patch(make_pod(), ops)
 
     assert caught.value.code == 413
+
+
+def test_copies_that_keep_doubling_the_object_stop_at_3_mib_copied(
+    make_pod: PodFactory,
+) -> None:
+    # Each copy of the object into itself doubles it: 13 would make 8 MiB.
+    ops = [{"op": "copy", "from": "/spec", "path": "/copies"}] + [
+        {"op": "copy", "from": "", "path": f"/copies/c{index}"} for index in range(13)
+    ]
+
+    with pytest.raises(PatchError, match="more than the 3145728") as caught:
+        apply_json_patch(make_pod(), ops)
+
+    assert caught.value.code == 422
+    assert "copy" in str(caught.value)
+
+
+def test_moving_a_large_value_back_and_forth_copies_nothing(
+    make_pod: PodFactory,
+) -> None:
+    pod = make_pod()
+    pod["data"] = "x" * 2_000_000
+    there_and_back = [
+        {"op": "move", "from": "/data", "path": "/moved"},
+        {"op": "move", "from": "/moved", "path": "/data"},
+    ]
+
+    patched = apply_json_patch(pod, there_and_back * 5)
+
+    assert patched["data"] == pod["data"]
+
+
+def test_adds_that_nest_the_object_past_the_limit_are_refused(
+    make_nested: Callable[[int], dict[str, Any]],
+) -> None:
+    deep = make_nested(MAX_NESTING - 1)
+    deepest_path = "/x" + "/a" * (MAX_NESTING - 3)
+
+    with pytest.raises(PatchError, match="more than 128 levels deep") as caught:
+        apply_json_patch(
+            {},
+            [
+                {"op": "add", "path": "/x", "value": deep},
+                {"op": "add", "path": deepest_path + "/b", "value": deep},
+            ],
+        )
+
+    assert caught.value.code == 422
+
+
+def test_moving_a_shallow_value_deep_is_allowed_up_to_the_limit(
+    make_nested: Callable[[int], dict[str, Any]],
+) -> None:
+    target = {"x": make_nested(MAX_NESTING - 1), "y": {}}
+    deepest_path = "/x" + "/a" * (MAX_NESTING - 3)
+
+    patched = apply_json_patch(
+        target, [{"op": "move", "from": "/y", "path": deepest_path + "/y"}]
+    )
+
+    assert "y" not in patched
+    assert json_depth(patched, MAX_NESTING) == MAX_NESTING
 
 
 def test_a_patch_leaving_something_other_than_an_object_is_unprocessable(
