@@ -10,7 +10,7 @@ from leakhunt.errors import UsageError
 
 logger = logging.getLogger(__name__)
 
-_SIZE_UNITS = {
+_SIZE_UNITS: dict[str, float] = {
     "": 1,
     "b": 1,
     "kb": 1000,
@@ -24,7 +24,7 @@ _SIZE_UNITS = {
     "g": 1024**3,
 }
 
-_DURATION_UNITS = {
+_DURATION_UNITS: dict[str, float] = {
     "": 1.0,
     "s": 1.0,
     "ms": 0.001,
@@ -47,16 +47,7 @@ def parse_size(text: str | float) -> float:
     A bare number is taken as bytes. ``KB``/``MB``/``GB`` are decimal,
     ``KiB``/``MiB``/``GiB`` (and the shorthands ``K``/``M``/``G``) binary.
     """
-    if isinstance(text, int | float):
-        return float(text)
-
-    match = _NUMBER_WITH_UNIT.match(text)
-    unit = match.group(2).lower() if match else None
-    if match is None or unit not in _SIZE_UNITS:
-        raise UsageError(
-            f"expected a size such as 512 B, 4 KiB or 1.5 MiB, got {text!r}"
-        )
-    return float(match.group(1)) * _SIZE_UNITS[unit]
+    return _parse(text, _SIZE_UNITS, "a size such as 512 B, 4 KiB or 1.5 MiB")
 
 
 def parse_duration(text: str | float) -> float:
@@ -64,16 +55,20 @@ def parse_duration(text: str | float) -> float:
 
     A bare number is taken as seconds.
     """
-    if isinstance(text, int | float):
-        return float(text)
+    return _parse(text, _DURATION_UNITS, "a duration such as 250ms, 2s or 1.5min")
 
-    match = _NUMBER_WITH_UNIT.match(text)
-    unit = match.group(2).lower() if match else None
-    if match is None or unit not in _DURATION_UNITS:
-        raise UsageError(
-            f"expected a duration such as 250ms, 2s or 1.5min, got {text!r}"
-        )
-    return float(match.group(1)) * _DURATION_UNITS[unit]
+
+def _parse(text: object, units: dict[str, float], expected: str) -> float:
+    # NB: True is an int to Python, but a size of True is a mistake, not 1.
+    if isinstance(text, int | float) and not isinstance(text, bool):
+        if math.isfinite(text):
+            return float(text)
+    elif isinstance(text, str):
+        match = _NUMBER_WITH_UNIT.match(text)
+        unit = match.group(2).lower() if match else None
+        if match is not None and unit in units:
+            return float(match.group(1)) * units[unit]
+    raise UsageError(f"expected {expected}, got {text!r}")
 
 
 def format_size(value: float) -> str:

@@ -38,18 +38,25 @@ class Thresholds:
 
     def __post_init__(self) -> None:
         """Check every knob and parse sizes, naming what is accepted."""
-        for name in (
-            "confidence",
-            "alpha",
-            "max_warmup_fraction",
-        ):
+        for name in ("confidence", "alpha", "max_warmup_fraction"):
             value = getattr(self, name)
-            if not 0 < value < 1:
-                raise UsageError(f"expected {name} between 0 and 1, got {value!r}")
+            if not _is_number(value) or not 0 < value < 1:
+                raise UsageError(
+                    f"expected {name} as a number between 0 and 1, such as "
+                    f"{getattr(Thresholds, name)}, got {value!r}"
+                )
         for name in ("exact_points", "plateau_points"):
             value = getattr(self, name)
-            if value < 3:
-                raise UsageError(f"expected {name} of at least 3, got {value!r}")
+            if not _is_number(value) or not isinstance(value, int) or value < 3:
+                raise UsageError(
+                    f"expected {name} as a whole number of at least 3, such as "
+                    f"{getattr(Thresholds, name)}, got {value!r}"
+                )
+        if not isinstance(self.min_growth, Mapping):
+            raise UsageError(
+                f"expected min_growth as a dict of signal to growth per cycle, "
+                f"such as {{'traced_bytes': '512 B'}}, got {self.min_growth!r}"
+            )
 
         parsed = {name: parse_size(value) for name, value in self.min_growth.items()}
         for name, value in parsed.items():
@@ -74,3 +81,8 @@ class Thresholds:
         if prefixes:
             return parsed[max(prefixes, key=len)]
         return default
+
+
+def _is_number(value: object) -> bool:
+    # NB: bool is an int to Python, but alpha=True is a mistake, not 1.
+    return isinstance(value, int | float) and not isinstance(value, bool)

@@ -32,10 +32,34 @@ def test_a_size_that_does_not_parse_names_the_accepted_form() -> None:
 
 
 def test_a_confidence_outside_zero_to_one_is_refused() -> None:
-    with pytest.raises(UsageError, match=r"confidence between 0 and 1, got 95"):
+    with pytest.raises(
+        UsageError,
+        match=r"confidence as a number between 0 and 1, such as 0.95, got 95",
+    ):
         Thresholds(confidence=95)
 
 
 def test_exact_points_below_three_are_refused() -> None:
-    with pytest.raises(UsageError, match=r"exact_points of at least 3, got 2"):
+    with pytest.raises(
+        UsageError,
+        match=r"exact_points as a whole number of at least 3, such as 5, got 2",
+    ):
         Thresholds(exact_points=2)
+
+
+@pytest.mark.parametrize(
+    ("knob", "message"),
+    [
+        ({"alpha": "x"}, r"alpha as a number between 0 and 1, such as 0.01, got 'x'"),
+        ({"alpha": True}, r"alpha as a number between 0 and 1, .* got True"),
+        ({"exact_points": 5.5}, r"exact_points as a whole number .* got 5.5"),
+        ({"plateau_points": "5"}, r"plateau_points as a whole number .* got '5'"),
+        ({"min_growth": [256]}, r"min_growth as a dict .* got \[256\]"),
+        ({"min_growth": {"rss_bytes": None}}, r"a size such as 512 B.* got None"),
+    ],
+)
+def test_a_knob_of_the_wrong_type_is_refused_with_the_accepted_form(
+    knob: dict[str, object], message: str
+) -> None:
+    with pytest.raises(UsageError, match=message):
+        Thresholds(**knob)  # type: ignore[arg-type]
