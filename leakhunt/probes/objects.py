@@ -73,13 +73,15 @@ def count_types(objects: Iterable[object]) -> dict[str, int]:
 class ObjectsProbe:
     """A probe of live objects: ``gc_objects`` and ``objects.<type>`` counts.
 
-    One walk over ``gc.get_objects()`` gives both. Per-type series are kept
-    small: the watch-list, the most numerous types, and every type whose count
-    grew since the previous sample (tracked from then on, up to
-    :data:`MAX_TRACKED_TYPES`), so a user class leaking one instance per cycle
-    is seen from its first growth. Counts are keyed by name, never by type
-    object, so the probe does not keep classes alive. The only state is the
-    baseline at start, the previous sample and the set of tracked names.
+    One walk over ``gc.get_objects()`` gives both. Per-type series are chosen
+    afresh at every sample, so the probe's state never grows with the run:
+    the watch-list, the most numerous types, and every type with more live
+    instances than at ``start()`` (at most :data:`MAX_TRACKED_TYPES` of them,
+    those grown most first). A user class leaking one instance per cycle is
+    therefore reported from its first growth for as long as it stays above
+    its baseline; a type that came and went leaves no series behind. Counts
+    are keyed by name, never by type object, so the probe does not keep
+    classes alive. The only state is the baseline and the latest counts.
     """
 
     name = "objects"
@@ -97,7 +99,6 @@ class ObjectsProbe:
         self.max_tracked = max_tracked
         self._baseline: dict[str, int] = {}
         self._previous: dict[str, int] = {}
-        self._tracked: set[str] = set()
         self._cap_logged = False
 
     def start(self) -> None:
@@ -105,28 +106,16 @@ class ObjectsProbe:
         counts = self._count()
         self._baseline = counts
         self._previous = counts
-        self._tracked = set()
-        self._track(heapq.nlargest(self.top, counts, key=counts.__getitem__))
-        self._track(name for name in counts if self._watched(name))
+        self._cap_logged = False
 
     def sample(self) -> dict[str, float]:
         """Count objects and report ``gc_objects`` and each tracked type."""
         counts = self._count()
-        previous = self._previous
-
-        self._track(heapq.nlargest(self.top, counts, key=counts.__getitem__))
-        self._track(
-            name
-            for name, count in counts.items()
-            # NB: a type that appears grows from zero, so watched types that
-            # had no instances at start are picked up here too.
-            if count > previous.get(name, 0)
-        )
         self._previous = counts
 
         values = {"gc_objects": float(sum(counts.values()))}
-        for name in self._tracked:
-            values[TYPE_SIGNAL_PREFIX + name] = float(counts.get(name, 0))
+        for name in self._tracked(counts):
+            values[TYPE_SIGNAL_PREFIX + name] = float(counts[name])
         return values
 
     def details(self) -> dict[str, object]:
@@ -155,10 +144,9 @@ class ObjectsProbe:
         }
 
     def stop(self) -> None:
-        """Drop the baseline and the previous counts."""
+        """Drop the baseline and the latest counts."""
         self._baseline = {}
         self._previous = {}
-        self._tracked = set()
 
     def _count(self) -> dict[str, int]:
         objects = gc.get_objects()
@@ -175,18 +163,30 @@ class ObjectsProbe:
             for entry in self.watch_list
         )
 
-    def _track(self, names: Iterable[str]) -> None:
-        for name in names:
-            if name in self._tracked:
-                continue
-            if len(self._tracked) >= self.max_tracked:
-                if not self._cap_logged:
-                    logger.warning(
-                        "Tracking %d object types already; type %s and any later "
-                        "ones are only counted in gc_objects.",
-                        self.max_tracked,
-                        name,
-                    )
-                    self._cap_logged = True
-                return
-            self._tracked.add(name)
+    def _tracked(self, counts: dict[str, int]) -> list[str]:
+        """Return the types this sample reports, chosen from its counts alone."""
+        chosen = dict.fromkeys(heapq.nlargest(self.top, counts, key=counts.__getitem__))
+        chosen.update(dict.fromkeys(name for name in counts if self._watched(name)))
+
+        baseline = self._baseline
+        grown = [
+            name
+            for name, count in counts.items()
+            if count > baseline.get(name, 0) and name not in chosen
+        ]
+        room = max(0, self.max_tracked - len(chosen))
+        if len(grown) > room:
+            if not self._cap_logged:
+                logger.warning(
+                    "%d more object types have grown since the start than the %d "
+                    "series kept per sample; those that grew least are only "
+                    "counted in gc_objects.",
+                    len(grown) - room,
+                    self.max_tracked,
+                )
+                self._cap_logged = True
+            grown = heapq.nlargest(
+                room, grown, key=lambda name: counts[name] - baseline.get(name, 0)
+            )
+        chosen.update(dict.fromkeys(grown))
+        return list(chosen)

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import gc
+import logging
 import weakref
 from collections import Counter
+
+import pytest
 
 from leakhunt.probes.objects import ObjectsProbe, count_types, type_name
 
@@ -99,3 +102,43 @@ def test_details_list_the_types_that_grew_since_start() -> None:
     widget = next(item for item in grown if item["type"] == type_name(Widget))
     assert widget["growth"] == 3
     assert len(held) == 3
+
+
+def test_types_that_change_every_cycle_leave_no_series_behind() -> None:
+    probe = ObjectsProbe()
+    probe.start()
+    held: list[object] = []
+    sizes: list[int] = []
+    try:
+        for cycle in range(60):
+            # Each cycle keeps instances of five classes made for it alone.
+            held[:] = [type(f"Made{cycle}x{i}", (), {})() for i in range(5)]
+            gc.collect()
+            values = probe.sample()
+            sizes.append(len([name for name in values if name.startswith("objects.")]))
+    finally:
+        probe.stop()
+
+    assert f"objects.{__name__}.Made59x4" in values
+    assert f"objects.{__name__}.Made58x4" not in values
+    assert max(sizes[10:]) <= sizes[9] + 5
+
+
+def test_the_cap_warning_is_given_again_after_a_restart(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    probe = ObjectsProbe(watch_list=(), top=1, max_tracked=3)
+    held = [type(f"Kept{i}", (), {})() for i in range(10)]
+    for _ in range(2):
+        probe.start()
+        held.append(type("Another", (), {})())
+        try:
+            with caplog.at_level(logging.WARNING, logger="leakhunt.probes.objects"):
+                probe.sample()
+                probe.sample()
+        finally:
+            probe.stop()
+        held.extend(type(f"Kept{i}", (), {})() for i in range(10))
+
+    warnings = [r for r in caplog.records if "have grown since the start" in r.message]
+    assert len(warnings) == 2
