@@ -12,6 +12,7 @@ import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import NoReturn
 
 import numpy as np
 
@@ -22,7 +23,13 @@ from leakhunt.analysis.trend import MIN_TREND_POINTS
 from leakhunt.analysis.verdict import attach_details, judge
 from leakhunt.errors import UsageError
 from leakhunt.probes.base import Probe, default_probes
-from leakhunt.report.model import Report
+from leakhunt.report.model import (
+    STAGE_CYCLE,
+    STAGE_DETAILS,
+    STAGE_ON_SAMPLE,
+    STAGE_SAMPLE,
+    Report,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +37,9 @@ MIN_CYCLES = MIN_TREND_POINTS
 """Fewer cycles than this cannot give a trend."""
 
 DEFAULT_CYCLES = 30
+
+PROBE_MEMBERS = ("name", "start", "sample", "details", "stop")
+"""What an object needs to be used as a probe (see :class:`Probe`)."""
 
 
 @dataclass(frozen=True)
@@ -184,7 +194,12 @@ class Sampler:
 
 def validate_run(cycles: int, warmup: int | None) -> None:
     """Check ``cycles`` and ``warmup``, raising :class:`UsageError` naming the range."""
-    if isinstance(cycles, bool) or not isinstance(cycles, int) or cycles < MIN_CYCLES:
+    if isinstance(cycles, bool) or not isinstance(cycles, int):
+        raise UsageError(
+            f"expected cycles as a whole number such as cycles=30, got {cycles!r} "
+            f"({type(cycles).__name__})"
+        )
+    if cycles < MIN_CYCLES:
         raise UsageError(
             f"expected at least {MIN_CYCLES} cycles (a trend needs {MIN_CYCLES} "
             f"points), got {cycles!r}"
@@ -192,17 +207,75 @@ def validate_run(cycles: int, warmup: int | None) -> None:
     if warmup is None:
         return
 
+    if isinstance(warmup, bool) or not isinstance(warmup, int):
+        raise UsageError(
+            f"expected warmup as a whole number of cycles, or None to detect it, "
+            f"got {warmup!r} ({type(warmup).__name__})"
+        )
     highest = cycles - MIN_TREND_POINTS
-    if (
-        isinstance(warmup, bool)
-        or not isinstance(warmup, int)
-        or not 0 <= warmup <= highest
-    ):
+    if not 0 <= warmup <= highest:
         raise UsageError(
             f"expected a warm-up between 0 and {highest} for {cycles} cycles "
             f"(at least {MIN_TREND_POINTS} cycles must be left to judge), "
             f"or None to detect it, got {warmup!r}"
         )
+
+
+def validate_options(
+    fn: object,
+    *,
+    tracemalloc: object = False,
+    thresholds: object = None,
+    probes: object = None,
+    settle: object = None,
+    signals: object = None,
+    on_sample: object = None,
+    meta: object = None,
+) -> None:
+    """Check the types of :func:`run_cycles`'s arguments before any cycle runs.
+
+    A wrong type found only after the last cycle would cost the whole run, so
+    each is checked up front and refused with a :class:`UsageError` that
+    names the value and shows the accepted form.
+    """
+    if not callable(fn):
+        _refuse(fn, "a callable to run each cycle, as in run_cycles(reconcile)")
+    if not isinstance(tracemalloc, bool):
+        _refuse(tracemalloc, "tracemalloc=True or False")
+    if thresholds is not None and not isinstance(thresholds, Thresholds):
+        hint = (
+            f"; write thresholds=leakhunt.Thresholds(**{thresholds!r})"
+            if isinstance(thresholds, Mapping)
+            else ""
+        )
+        _refuse(thresholds, "thresholds=leakhunt.Thresholds(...)", hint)
+    if signals is not None and not isinstance(signals, SignalRegistry):
+        _refuse(signals, "signals=leakhunt.default_signals() or a SignalRegistry")
+    if settle is not None and not isinstance(settle, Settle):
+        _refuse(settle, "settle=leakhunt.Settle(...)")
+    if on_sample is not None and not callable(on_sample):
+        _refuse(on_sample, "on_sample as a function of (cycle, sample)")
+    if meta is not None and not isinstance(meta, Mapping):
+        _refuse(meta, "meta as a dict of JSON values")
+    if probes is None:
+        return
+
+    if isinstance(probes, str | bytes) or not isinstance(probes, Sequence):
+        _refuse(probes, "probes as a list, such as leakhunt.default_probes()")
+    for probe in probes:
+        missing = [name for name in PROBE_MEMBERS if not hasattr(probe, name)]
+        if missing:
+            _refuse(
+                probe,
+                f"every probe to have {', '.join(PROBE_MEMBERS)}",
+                f"; this one lacks {', '.join(missing)}",
+            )
+
+
+def _refuse(value: object, expected: str, hint: str = "") -> NoReturn:
+    raise UsageError(
+        f"expected {expected}, got {value!r} ({type(value).__name__}){hint}"
+    )
 
 
 def run_cycles(
@@ -221,12 +294,24 @@ def run_cycles(
     """Run ``fn`` ``cycles`` times, sample after each, and judge the series.
 
     Between cycles the process settles (see :class:`Settle`) and every probe
-    is sampled; ``on_sample(cycle, sample)`` is called after each. If ``fn``
-    raises in cycle k, the run stops there: the report keeps the k-1 samples
-    taken, judges them, and records the cycle and traceback in ``error``.
+    is sampled; ``on_sample(cycle, sample)`` is called after each. Arguments
+    of the wrong type are refused with a :class:`UsageError` before the
+    first cycle. If ``fn``, a probe or ``on_sample`` raises in cycle k, the
+    run stops there: the report keeps the samples taken, judges them, and
+    records the cycle, the stage and the traceback in ``error``.
     ``tracemalloc=True`` adds traced-memory signals (about 2-3x slower on
     allocation-heavy code). ``probes`` replaces the default probe set.
     """
+    validate_options(
+        fn,
+        tracemalloc=tracemalloc,
+        thresholds=thresholds,
+        probes=probes,
+        settle=settle,
+        signals=signals,
+        on_sample=on_sample,
+        meta=meta,
+    )
     validate_run(cycles, warmup)
     sampler = Sampler(probes, settle, tracemalloc=tracemalloc)
     recorder = SeriesRecorder(cycles)
@@ -237,35 +322,46 @@ def run_cycles(
     sampler.start()
     try:
         for cycle in range(1, cycles + 1):
-            began = time.perf_counter()
+            stage = STAGE_CYCLE
             try:
+                began = time.perf_counter()
                 fn()
+                timings.cycle[cycle - 1] = time.perf_counter() - began
+
+                stage = STAGE_SAMPLE
+                sample = sampler.take()
+                recorder.record(cycle - 1, sample.signals)
+                timings.settle[cycle - 1] = sample.settle_seconds
+                timings.sample[cycle - 1] = sample.sample_seconds
+
+                stage = STAGE_ON_SAMPLE
+                if on_sample is not None:
+                    on_sample(cycle, sample)
             except Exception as exc:
-                error = _describe_error(cycle, exc)
+                error = _describe_error(cycle, stage, exc)
                 logger.error(
-                    "Cycle %d of %s raised %s: %s; stopping the run after %d "
-                    "completed cycles.",
+                    "Cycle %d of %s stopped the run: %s raised %s: %s; %d cycles "
+                    "were sampled.",
                     cycle,
                     _name_of(fn),
+                    stage,
                     type(exc).__name__,
                     exc,
-                    cycle - 1,
+                    recorder.count,
                 )
                 break
-            timings.cycle[cycle - 1] = time.perf_counter() - began
-
-            sample = sampler.take()
-            recorder.record(cycle - 1, sample.signals)
-            timings.settle[cycle - 1] = sample.settle_seconds
-            timings.sample[cycle - 1] = sample.sample_seconds
-            if on_sample is not None:
-                on_sample(cycle, sample)
             del sample
 
         series = recorder.series()
         findings = judge(series, warmup=warmup, thresholds=thresholds, signals=signals)
         if findings:
-            attach_details(findings, sampler.details())
+            try:
+                attach_details(findings, sampler.details())
+            except Exception as exc:
+                logger.error(
+                    "A probe's details() raised %s: %s.", type(exc).__name__, exc
+                )
+                error = error or _describe_error(recorder.count, STAGE_DETAILS, exc)
     finally:
         sampler.stop()
 
@@ -323,11 +419,12 @@ def _median(values: np.ndarray) -> float | None:
     return float(statistics.median(finite.tolist())) if len(finite) else None
 
 
-def _describe_error(cycle: int, exc: BaseException) -> dict[str, object]:
+def _describe_error(cycle: int, stage: str, exc: BaseException) -> dict[str, object]:
     # NB: keep text, not the exception: its traceback holds every frame of
     # the failed cycle, and a leak hunter must not keep those alive.
     return {
         "cycle": cycle,
+        "stage": stage,
         "type": f"{type(exc).__module__}.{type(exc).__qualname__}",
         "message": str(exc),
         "traceback": "".join(traceback.format_exception(exc)),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,13 @@ logger = logging.getLogger(__name__)
 
 SCHEMA = "leakhunt.report/v1"
 """The ``schema`` field of every JSON report this version writes and reads."""
+
+STAGE_CYCLE = "the cycle"
+STAGE_SAMPLE = "sampling"
+STAGE_ON_SAMPLE = "on_sample"
+STAGE_DETAILS = "probe details"
+"""Where a run broke, as ``error["stage"]`` names it: the callable itself, a
+probe's sample(), the on_sample callback, or the probes' details() at the end."""
 
 PASS = "pass"
 FAIL = "fail"
@@ -52,7 +60,11 @@ FINDING_KINDS: tuple[str, ...] = (
 
 
 class ReportFormatError(LeakhuntError):
-    """A JSON document that is not a leakhunt report this version can read."""
+    """A report that cannot be read, or written, as a leakhunt JSON document."""
+
+
+REWRITE_HINT = "give a report written by Report.write() or 'leakhunt soak --json'"
+"""How to fix a file that is not a report: the two writers of this schema."""
 
 
 @dataclass
@@ -108,7 +120,7 @@ class Finding:
         except (KeyError, TypeError, ValueError) as exc:
             raise ReportFormatError(
                 f"a finding needs kind, signal, per_cycle, unit and message; "
-                f"could not read {dict(data)!r}: {exc}"
+                f"could not read {dict(data)!r}: {exc}; {REWRITE_HINT}"
             ) from exc
 
 
@@ -123,7 +135,7 @@ class Report:
     NaN marks a cycle in which the signal was not measured. ``warmup`` is the
     number of warm-up cycles asked for, or None when it was detected per
     signal (each finding's ``evidence["warmup"]`` says how many were used).
-    ``error`` is None or ``{cycle, type, message, traceback}``.
+    ``error`` is None or ``{cycle, stage, type, message, traceback}``.
     """
 
     cycles: int
@@ -142,6 +154,18 @@ class Report:
     def passed(self) -> bool:
         """Whether the verdict is ``"pass"``."""
         return self.verdict == PASS
+
+    def summary(self) -> str:
+        """Return the terminal summary as plain text, without colour.
+
+        The same lines as ``leakhunt report`` and a failed pytest marker show:
+        the one-line verdict, then what grows with its evidence, any error,
+        and the timing.
+        """
+        # NB: the renderer imports this module, so it is imported on use.
+        from leakhunt.report.terminal import plain_text  # noqa: PLC0415 - see above
+
+        return plain_text(self)
 
     def to_dict(self) -> dict[str, object]:
         """Return the report as the JSON-able ``leakhunt.report/v1`` document."""
@@ -162,9 +186,19 @@ class Report:
     def to_json(self, *, indent: bool = True) -> str:
         """Return the report as JSON text; NaN and infinities become null."""
         option = orjson.OPT_INDENT_2 if indent else 0
-        return orjson.dumps(
-            self.to_dict(), option=option | orjson.OPT_SERIALIZE_NUMPY, default=str
-        ).decode()
+        try:
+            text = orjson.dumps(
+                self.to_dict(),
+                option=option | orjson.OPT_SERIALIZE_NUMPY,
+                default=_json_value,
+            )
+        except orjson.JSONEncodeError as exc:
+            raise ReportFormatError(
+                f"cannot write the report as JSON: {exc}; put only strings, "
+                "numbers, booleans, None, paths, lists, sets and dicts of them "
+                "in meta and evidence"
+            ) from exc
+        return text.decode()
 
     def write(self, path: str | Path) -> Path:
         """Write the JSON report to ``path`` and return the path."""
@@ -179,7 +213,8 @@ class Report:
         schema = data.get("schema")
         if schema != SCHEMA:
             raise ReportFormatError(
-                f"expected a report with schema {SCHEMA!r}, got schema {schema!r}"
+                f"expected a report with schema {SCHEMA!r}, got schema {schema!r}; "
+                f"{REWRITE_HINT}"
             )
 
         try:
@@ -197,7 +232,7 @@ class Report:
         except (KeyError, TypeError, ValueError) as exc:
             raise ReportFormatError(
                 f"a {SCHEMA} report needs an integer 'cycles' and lists of numbers "
-                f"in 'series': {exc}"
+                f"in 'series': {exc}; {REWRITE_HINT}"
             ) from exc
 
     @classmethod
@@ -206,10 +241,13 @@ class Report:
         try:
             data = orjson.loads(text)
         except orjson.JSONDecodeError as exc:
-            raise ReportFormatError(f"a report must be JSON; {exc}") from exc
+            raise ReportFormatError(
+                f"a report must be JSON; {exc}; {REWRITE_HINT}"
+            ) from exc
         if not isinstance(data, dict):
             raise ReportFormatError(
-                f"a report must be a JSON object, got {type(data).__name__}"
+                f"a report must be a JSON object, got {type(data).__name__}; "
+                f"{REWRITE_HINT}"
             )
         return cls.from_dict(data)
 
@@ -221,7 +259,8 @@ class Report:
             text = source.read_bytes()
         except OSError as exc:
             raise ReportFormatError(
-                f"could not read the report {source}: {exc.strerror}"
+                f"could not read the report {source}: {exc.strerror}; check the "
+                "path and that you may read it"
             ) from exc
         return cls.from_json(text)
 
@@ -230,6 +269,19 @@ def sort_findings(findings: Sequence[Finding]) -> list[Finding]:
     """Order findings by kind (most specific first), then signal."""
     order = {kind: index for index, kind in enumerate(FINDING_KINDS)}
     return sorted(findings, key=lambda f: (order.get(f.kind, len(order)), f.signal))
+
+
+def _json_value(value: object) -> object:
+    """Convert the few non-JSON values reports may hold; refuse anything else.
+
+    Anything else used to be written as its ``str()``, which reads back as a
+    string that looks like data but is not: refusing it shows the bug.
+    """
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if isinstance(value, set | frozenset):
+        return sorted(value, key=repr)
+    raise TypeError(f"Type is not JSON serializable: {type(value).__qualname__}")
 
 
 def _json_number(value: float) -> float | int | None:

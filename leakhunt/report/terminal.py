@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 from collections.abc import Sequence
 
@@ -9,7 +10,13 @@ from rich.console import Console
 from rich.text import Text
 
 from leakhunt.report.evidence import EvidencePrinter
-from leakhunt.report.model import OBJECT_GROWTH, Finding, Report, sort_findings
+from leakhunt.report.model import (
+    OBJECT_GROWTH,
+    STAGE_CYCLE,
+    Finding,
+    Report,
+    sort_findings,
+)
 from leakhunt.units import format_duration, format_quantity
 
 logger = logging.getLogger(__name__)
@@ -33,6 +40,15 @@ MAX_TRACEBACK_LINES = 20
 """Last lines of a failed cycle's traceback shown."""
 
 _TYPE_PREFIX = "objects."
+
+
+def plain_text(report: Report) -> str:
+    """Return what :func:`render` prints, as plain text without colour."""
+    buffer = io.StringIO()
+    # NB: soft wrapping keeps long lines (paths, stack lines) whole, so the
+    # text reads the same in a log, a CI page or a test failure.
+    render(report, Console(file=buffer, soft_wrap=True, color_system=None))
+    return buffer.getvalue().rstrip()
 
 
 def render(report: Report, console: Console | None = None) -> None:
@@ -105,7 +121,7 @@ def verdict_line(report: Report) -> Text:
             counted.append(f"{types} growing object type{'s' if types != 1 else ''}")
         parts.append(f"{' and '.join(counted)} ({kinds})")
     if report.error is not None:
-        parts.append(f"cycle {report.error.get('cycle')} raised an error")
+        parts.append(f"{_error_place(report.error)} raised an error")
     line.append(f"  {'; '.join(parts)} in {report.cycles} cycles{subject} ({warmup})")
     return line
 
@@ -188,8 +204,8 @@ def _render_items(
 def _render_error(out: Console, error: dict[str, object]) -> None:
     head = Text("  ")
     head.append("error", style="bold red")
-    cycle, kind, message = error.get("cycle"), error.get("type"), error.get("message")
-    head.append(f"  cycle {cycle} raised {kind}: {message}")
+    kind, message = error.get("type"), error.get("message")
+    head.append(f"  {_error_place(error)} raised {kind}: {message}")
     out.print(head)
 
     lines = str(error.get("traceback") or "").rstrip().splitlines()
@@ -202,6 +218,13 @@ def _render_error(out: Console, error: dict[str, object]) -> None:
         )
     for line in lines[-MAX_TRACEBACK_LINES:]:
         out.print(Text(f"      {line}", style="dim"))
+
+
+def _error_place(error: dict[str, object]) -> str:
+    # Reports written before stages were recorded only ever broke in the cycle.
+    stage = error.get("stage", STAGE_CYCLE)
+    place = f"cycle {error.get('cycle')}"
+    return place if stage == STAGE_CYCLE else f"{stage} in {place}"
 
 
 def _growth(finding: Finding) -> str:

@@ -263,6 +263,7 @@ def test_a_callable_that_raises_stops_the_run_and_keeps_the_samples() -> None:
     assert report.cycles == 3
     assert report.error is not None
     assert report.error["cycle"] == 4
+    assert report.error["stage"] == "the cycle"
     assert report.error["type"] == "builtins.ValueError"
     assert "the controller could not start" in str(report.error["traceback"])
     assert "in flaky" in str(report.error["traceback"])
@@ -285,6 +286,102 @@ def test_on_sample_is_called_after_every_cycle_with_its_signals() -> None:
 def test_fewer_than_3_cycles_is_a_usage_error_naming_the_range(cycles: int) -> None:
     with pytest.raises(UsageError, match=r"at least 3 cycles .* got "):
         run_cycles(lambda: None, cycles=cycles)
+
+
+@pytest.mark.parametrize(
+    ("cycles", "shown"), [("10", r"'10' \(str\)"), (3.0, r"3.0 \(float\)")]
+)
+def test_cycles_that_are_not_a_whole_number_are_refused_as_such(
+    cycles: object, shown: str
+) -> None:
+    with pytest.raises(UsageError, match=rf"cycles as a whole number .* got {shown}"):
+        run_cycles(lambda: None, cycles=cycles)  # type: ignore[arg-type]
+
+
+class Broken:
+    """Something passed where a probe was expected: it cannot sample."""
+
+    name = "broken"
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"thresholds": {"alpha": 0.1}}, r"Thresholds\(\*\*\{'alpha': 0.1\}\)"),
+        ({"tracemalloc": "yes"}, r"tracemalloc=True or False, got 'yes' \(str\)"),
+        ({"warmup": 2.5}, r"warmup as a whole number of cycles.* got 2.5"),
+        ({"signals": {}}, r"signals=leakhunt.default_signals\(\).* got \{\}"),
+        ({"settle": 0.5}, r"settle=leakhunt.Settle\(...\), got 0.5"),
+        ({"probes": Broken()}, r"probes as a list.* got <.*Broken"),
+        ({"probes": [Broken()]}, r"lacks start, sample, details, stop"),
+        ({"on_sample": "print"}, r"on_sample as a function of \(cycle, sample\)"),
+        ({"meta": ["x"]}, r"meta as a dict"),
+    ],
+)
+def test_an_option_of_the_wrong_type_is_refused_before_the_first_cycle(
+    options: dict[str, Any], message: str
+) -> None:
+    calls: list[int] = []
+
+    with pytest.raises(UsageError, match=message):
+        run_cycles(lambda: calls.append(1), cycles=5, **options)
+
+    assert calls == []
+
+
+def test_something_that_cannot_be_called_is_refused_up_front() -> None:
+    with pytest.raises(UsageError, match=r"a callable to run each cycle.* got 42"):
+        run_cycles(42, cycles=5)  # type: ignore[arg-type]
+
+
+class FailingProbe:
+    """A probe whose sample() breaks on its third reading."""
+
+    name = "failing"
+
+    def __init__(self) -> None:
+        self.readings = 0
+
+    def start(self) -> None:
+        """Nothing to set up."""
+
+    def sample(self) -> dict[str, float]:
+        self.readings += 1
+        if self.readings == 3:
+            raise OSError("the metrics endpoint went away")
+        return {"threads": 1.0}
+
+    def details(self) -> dict[str, object]:
+        return {}
+
+    def stop(self) -> None:
+        """Nothing to release."""
+
+
+def test_a_probe_that_raises_stops_the_run_and_keeps_the_samples() -> None:
+    report = run_cycles(lambda: None, cycles=10, probes=[FailingProbe()])
+
+    assert report.verdict == "fail"
+    assert report.cycles == 2
+    assert report.series["threads"] == [1.0, 1.0]
+    assert report.error is not None
+    assert report.error["cycle"] == 3
+    assert report.error["stage"] == "sampling"
+    assert "the metrics endpoint went away" in str(report.error["traceback"])
+    assert "in sample" in str(report.error["traceback"])
+
+
+def test_an_on_sample_that_raises_is_recorded_after_its_sample_is_kept() -> None:
+    def on_sample(cycle: int, sample: Sample) -> None:
+        if cycle == 4:
+            raise KeyError("progress bar")
+
+    report = run_cycles(lambda: None, cycles=10, on_sample=on_sample)
+
+    assert report.cycles == 4
+    assert len(report.series["rss_bytes"]) == 4
+    assert report.error is not None
+    assert (report.error["cycle"], report.error["stage"]) == (4, "on_sample")
 
 
 @pytest.mark.parametrize("warmup", [10, 12, 8, -1])

@@ -108,3 +108,23 @@ def test_a_report_written_to_a_file_reads_back(tmp_path: Path) -> None:
 def test_a_missing_report_file_is_a_report_error(tmp_path: Path) -> None:
     with pytest.raises(ReportFormatError, match="could not read the report"):
         Report.read(tmp_path / "absent.json")
+
+
+def test_paths_and_sets_in_meta_are_written_as_json_strings_and_lists() -> None:
+    report = Report(cycles=3, meta={"log": Path("/tmp/w.log"), "kinds": {"b", "a"}})
+
+    meta = orjson.loads(report.to_json())["meta"]
+
+    assert meta == {"log": "/tmp/w.log", "kinds": ["a", "b"]}
+
+
+def test_a_value_json_cannot_hold_is_refused_instead_of_stringified() -> None:
+    report = Report(cycles=3, meta={"started": object()})
+
+    with pytest.raises(ReportFormatError, match=r"not JSON serializable: object;"):
+        report.to_json()
+
+
+def test_a_file_that_is_not_a_report_says_which_file_to_give_instead() -> None:
+    with pytest.raises(ReportFormatError, match=r"written by Report.write\(\)"):
+        Report.from_json(b"[1, 2]")

@@ -36,6 +36,10 @@ def growth(kind: str, signal: str, per_cycle: float = 1.0) -> Finding:
     )
 
 
+def broken(cycles: int, **error: object) -> Report:
+    return Report(cycles=cycles, error=dict(error))
+
+
 def test_a_clean_run_is_one_pass_line() -> None:
     text = rendered(Report(cycles=30, meta={"target": "myop:controller"}))
 
@@ -122,14 +126,12 @@ def test_more_findings_than_the_cap_are_counted() -> None:
 
 
 def test_an_error_shows_the_cycle_and_the_end_of_the_traceback() -> None:
-    report = Report(
-        cycles=3,
-        error={
-            "cycle": 4,
-            "type": "builtins.ValueError",
-            "message": "no [bold]kubeconfig[/bold]",
-            "traceback": "Traceback (most recent call last):\nValueError: no config",
-        },
+    report = broken(
+        3,
+        cycle=4,
+        type="builtins.ValueError",
+        message="no [bold]kubeconfig[/bold]",
+        traceback="Traceback (most recent call last):\nValueError: no config",
     )
 
     text = rendered(report)
@@ -165,3 +167,33 @@ def test_the_run_time_closes_the_summary() -> None:
     assert rendered(report).splitlines()[-1] == (
         "  30 cycles in 12.5 s (settle 120 ms, sample 40 ms per cycle)"
     )
+
+
+def test_an_error_while_sampling_says_so_instead_of_blaming_the_cycle() -> None:
+    report = broken(
+        2,
+        cycle=3,
+        stage="sampling",
+        type="builtins.OSError",
+        message="the metrics endpoint went away",
+        traceback="OSError: the metrics endpoint went away",
+    )
+
+    text = rendered(report)
+
+    assert text.startswith("FAIL  sampling in cycle 3 raised an error in 2 cycles")
+    assert "sampling in cycle 3 raised builtins.OSError: the metrics" in text
+
+
+def test_the_plain_summary_is_the_rendered_text_without_colour() -> None:
+    report = Report(
+        cycles=20,
+        findings=[growth(THREAD_LEAK, "threads"), growth(MEMORY_GROWTH, "rss_bytes")],
+        meta={"target": "myop:controller"},
+    )
+
+    summary = report.summary()
+
+    assert summary.splitlines()[0].startswith("FAIL  2 findings (thread-leak, ")
+    assert "\x1b[" not in summary
+    assert summary == rendered(report).rstrip()
