@@ -17,11 +17,10 @@ from __future__ import annotations
 
 import functools
 import inspect
-import io
 import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import pytest
 
@@ -94,11 +93,11 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     if directory is not None:
         report.write(Path(directory) / f"{_file_name(pyfuncitem.nodeid)}.json")
     if not report.passed:
-        pytest.fail(_describe(report), pytrace=False)
+        pytest.fail(report.summary(), pytrace=False)
     return True
 
 
-def _options(marker: pytest.Mark, config: pytest.Config) -> dict[str, object]:
+def _options(marker: pytest.Mark, config: pytest.Config) -> dict[str, Any]:
     if marker.args:
         _usage(
             f"takes keyword arguments only, got {marker.args!r}: write it as "
@@ -124,48 +123,15 @@ def _bind(
     return functools.partial(body, **bound)
 
 
-def _run(nodeid: str, body: Callable[[], object], options: dict[str, object]) -> Report:
-    cycles = options.get("cycles")
-    warmup = options.get("warmup")
-    tracemalloc = options.get("tracemalloc", False)
-    thresholds = options.get("thresholds")
-    if not isinstance(cycles, int | None) or not isinstance(warmup, int | None):
-        _usage(
-            f"expects whole numbers for cycles and warmup, got {cycles!r} "
-            f"and {warmup!r}"
-        )
-    if not isinstance(tracemalloc, bool):
-        _usage(f"expects tracemalloc=True or False, got {tracemalloc!r}")
-    if not isinstance(thresholds, leakhunt.Thresholds | None):
-        _usage(f"expects thresholds=leakhunt.Thresholds(...), got {thresholds!r}")
-    run = functools.partial(
-        leakhunt.run_cycles,
-        body,
-        warmup=warmup,
-        tracemalloc=tracemalloc,
-        thresholds=thresholds,
-        meta={"target": nodeid},
-    )
+def _run(nodeid: str, body: Callable[[], object], options: dict[str, Any]) -> Report:
     try:
-        return run() if cycles is None else run(cycles=cycles)
+        return leakhunt.run_cycles(body, meta={"target": nodeid}, **options)
     except leakhunt.UsageError as exc:
-        _usage(f"has an option out of range: {exc}")
+        _usage(f"has an option leakhunt cannot use: {exc}")
 
 
 def _usage(problem: str) -> NoReturn:
     pytest.fail(f"@pytest.mark.{MARKER} {problem}", pytrace=False)
-
-
-def _describe(report: Report) -> str:
-    # Imported here: rich and the report's modules cost every pytest session
-    # that has leakhunt installed, marked tests or not.
-    from rich.console import Console  # noqa: PLC0415
-
-    from leakhunt.report.terminal import render  # noqa: PLC0415
-
-    buffer = io.StringIO()
-    render(report, Console(file=buffer, soft_wrap=True, color_system=None))
-    return buffer.getvalue().rstrip()
 
 
 def _file_name(nodeid: str) -> str:
