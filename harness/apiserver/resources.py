@@ -258,5 +258,7 @@ class ResourceRegistry:
         """Stop serving the custom resources of the CRD ``name``."""
         removed = self._custom.pop(name, [])
         for resource in removed:
-            self._by_path.pop((resource.group, resource.version, resource.plural), None)
+            path = (resource.group, resource.version, resource.plural)
+            if self._by_path.get(path) == resource:
+                del self._by_path[path]
         return removed

@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 
 from harness.apiserver import status as errors
-from harness.apiserver.resources import NAMESPACES, ResourceType
+from harness.apiserver.resources import BUILTIN_RESOURCES, NAMESPACES, ResourceType
 
 logger = logging.getLogger(__name__)
 
@@ -140,13 +140,21 @@ def validate_crd(crd: Mapping[str, Any]) -> None:
     if not isinstance(spec, dict):
         raise fail("spec", "Required value")
     names = spec.get("names")
-    if not isinstance(spec.get("group"), str) or not spec["group"]:
+    group = spec.get("group")
+    if not isinstance(group, str) or not group:
         raise fail("spec.group", "Required value")
+    if "." not in group or len(group) > 253 or not _SUBDOMAIN.fullmatch(group):
+        raise fail(
+            "spec.group",
+            f"Invalid value: {group!r}: should be a domain with at least one dot, "
+            "in lower case, such as 'example.com'",
+        )
     if not isinstance(names, dict):
         raise fail("spec.names", "Required value")
     for key in ("plural", "kind"):
         if not isinstance(names.get(key), str) or not names[key]:
             raise fail(f"spec.names.{key}", "Required value")
+    _refuse_builtin(group, names["plural"], fail)
     if name != f"{names['plural']}.{spec['group']}":
         raise fail(
             "metadata.name",
@@ -166,6 +174,22 @@ def validate_crd(crd: Mapping[str, Any]) -> None:
             f"Unsupported value: {spec.get('scope')!r}: supported values: "
             '"Cluster", "Namespaced"',
         )
+
+
+def _refuse_builtin(
+    group: str, plural: str, fail: Callable[[str, str], errors.ApiError]
+) -> None:
+    # NB: kube-apiserver serves its own resources first, so a CRD of the same
+    # group and plural would never be served; here it would replace them.
+    for builtin in BUILTIN_RESOURCES:
+        if builtin.key == (group, plural):
+            raise fail(
+                "spec.names.plural",
+                f"Invalid value: {plural!r}: {plural}.{group} is a built-in "
+                f"resource ({builtin.kind}) and a CustomResourceDefinition cannot "
+                "replace it; define the resource in a group of your own, such as "
+                "'example.com'",
+            )
 
 
 def _validate_versions(

@@ -349,6 +349,48 @@ def test_custom_resources_are_served_once_their_crd_exists(
     assert caught.value.status == 404
 
 
+def _crd(plural: str, group: str, kind: str) -> dict[str, Any]:
+    return {
+        "metadata": {"name": f"{plural}.{group}"},
+        "spec": {
+            "group": group,
+            "scope": "Namespaced",
+            "names": {"plural": plural, "kind": kind},
+            "versions": [{"name": "v1", "served": True, "storage": True}],
+        },
+    }
+
+
+@pytest.mark.parametrize(
+    ("names", "says"),
+    [
+        (("deployments", "apps", "Deployment"), "should be a domain with at least"),
+        (("leases", "coordination.k8s.io", "Lease"), "a built-in resource (Lease)"),
+    ],
+)
+def test_a_crd_cannot_take_the_place_of_a_built_in_resource(
+    api_client: kubernetes.client.ApiClient,
+    namespace: str,
+    names: tuple[str, str, str],
+    says: str,
+) -> None:
+    plural, group, kind = names
+    extensions: Any = kubernetes.client.ApiextensionsV1Api(api_client)
+    custom: Any = CustomObjectsApi(api_client)
+    custom.create_namespaced_custom_object(
+        group, "v1", namespace, plural, {"metadata": {"name": "kept"}}
+    )
+
+    with pytest.raises(kubernetes.client.ApiException) as caught:
+        extensions.create_custom_resource_definition(_crd(plural, group, kind))
+
+    status = _status_of(caught.value)
+    assert (caught.value.status, status["reason"]) == (422, "Invalid")
+    assert says in status["message"]
+    kept = custom.get_namespaced_custom_object(group, "v1", namespace, plural, "kept")
+    assert kept["kind"] == kind
+
+
 def _raw(
     simulator: SimulatorProcess,
     method: str,
@@ -386,7 +428,7 @@ CASES = [
     (
         "POST",
         "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
-        b'{"metadata": {"name": "a.b"}, "spec": {"group": "b", "versions": '
+        b'{"metadata": {"name": "a.b.c"}, "spec": {"group": "b.c", "versions": '
         b'[{"name": "v1"}], "names": {"plural": "a", "kind": "A", "shortNames": 5}}}',
         (422, "Invalid", "spec.names.shortNames"),
     ),
