@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 from harness.errors import HarnessError
 from leakhunt.errors import LeakhuntError, UsageError
-from leakhunt.probes.allocations import MAX_SNAPSHOTS
-from leakhunt.probes.deep import DeepConfig
+from leakhunt.probes.allocations import MAX_SNAPSHOTS, CodeMap
+from leakhunt.probes.deep import DeepConfig, target_file
 from leakhunt.probes.memray_capture import read_capture
 from leakhunt.probes.objects import TYPE_SIGNAL_PREFIX
 from leakhunt.probes.retention import choose_types
@@ -199,7 +199,11 @@ def run_attribution(
     if result.memray is None:
         capture = directory / CAPTURE_NAME
         if capture.exists():
-            result.memray = read_capture(capture, cycles=max(result.cycles_run, 1))
+            result.memray = read_capture(
+                capture,
+                cycles=max(result.cycles_run, 1),
+                code=CodeMap.default(target_file(options.target)),
+            )
     if result.memray is not None and result.memray.get("note"):
         result.notes.append(str(result.memray["note"]))
 
@@ -258,7 +262,9 @@ def _run_pass(
         result.memray = {"path": memray.get("path"), "sites": [], "note": str(error)}
     elif isinstance(memray, Mapping):
         result.memray = read_capture(
-            Path(str(memray["path"])), cycles=int(str(memray.get("cycles") or 1))
+            Path(str(memray["path"])),
+            cycles=int(str(memray.get("cycles") or 1)),
+            code=CodeMap.default(target_file(options.target)),
         )
 
 

@@ -76,15 +76,19 @@ def deep_probes(config: DeepConfig) -> list[Probe]:
         AllocationProbe(
             start_after=config.start_after,
             frames=config.frames,
-            code=CodeMap.default(_target_file(config.target)),
+            code=CodeMap.default(target_file(config.target)),
         )
     )
     probes.append(RetentionProbe(focus=config.focus))
     return probes
 
 
-def _target_file(target: str | None) -> str | None:
-    """The source file of the loaded target (``module:name`` or ``file.py:name``)."""
+def target_file(target: str | None) -> str | None:
+    """The source file of the target (``module:name`` or ``file.py:name``).
+
+    A module counts only once it is imported (in the worker); elsewhere its
+    file is unknown, and its code is told from the libraries by path alone.
+    """
     if not target:
         return None
     location = target.rpartition(":")[0] or target

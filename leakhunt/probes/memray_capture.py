@@ -9,6 +9,14 @@ worker has exited, and ranks the allocation sites that were still alive at
 the end: memray's own "leaks" view, which ``memray flamegraph --leaks``
 draws from the same file.
 
+Only the application's allocations count. Stacks are cut and filtered as
+tracemalloc's are (:class:`~leakhunt.probes.allocations.StackCutter`):
+leakhunt's and the harness's own work, import machinery and the tracers are
+left out. memray also never sees the frames that were already running when
+its tracker started: for the worker's main thread that is the worker's own
+loop, so a stack with no code under test in it that does not begin at a
+thread's start is a call whose caller memray missed, and is left out too.
+
 memray attributes memory to the line that allocated it, not to the one that
 stored it; the holder comes from the retention chain. A capture cut short
 (the worker was killed before the tracker wrote its aggregated records) and
@@ -18,11 +26,13 @@ a platform without memray are notes in the report, never errors.
 from __future__ import annotations
 
 import logging
-import os
 import shlex
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from leakhunt.probes.allocations import CodeMap, StackCutter
 
 logger = logging.getLogger(__name__)
 
@@ -32,8 +42,13 @@ MAX_MEMRAY_SITES = 15
 MAX_MEMRAY_FRAMES = 12
 """Frames of each leaked site's stack kept in the evidence, innermost first."""
 
-OWN_DIRECTORY = str(Path(__file__).resolve().parent.parent) + os.sep
-"""Stacks whose innermost frame is in leakhunt itself are its own bookkeeping."""
+THREAD_START_FUNCTION = "_bootstrap"
+THREAD_START_FILE = "/threading.py"
+"""The outermost frame of a thread's whole stack (its function, and how its
+file name ends): a stack that starts there was seen from its beginning."""
+
+MemrayFrame = tuple[str, str, int]
+"""A frame as memray gives it: function, file name, line number."""
 
 
 @dataclass
@@ -135,12 +150,15 @@ def flamegraph_command(path: Path) -> str:
     return f"memray flamegraph --leaks {shlex.quote(str(path))}"
 
 
-def read_capture(path: Path, *, cycles: int) -> dict[str, object]:
+def read_capture(
+    path: Path, *, cycles: int, code: CodeMap | None = None
+) -> dict[str, object]:
     """Rank the capture's leaked allocation sites; a note instead if unreadable.
 
     Returns ``{path, command, sites, leaked_bytes, note}``; ``sites`` holds
     each site's innermost frames, leaked bytes and allocations, and the
-    bytes per cycle over ``cycles``.
+    bytes per cycle over ``cycles``. ``code`` tells the code under test from
+    leakhunt's and the libraries' (default: :meth:`CodeMap.default`).
     """
     result: dict[str, object] = {
         "path": str(path),
@@ -175,30 +193,57 @@ def read_capture(path: Path, *, cycles: int) -> dict[str, object]:
         )
         return result
 
-    by_site: dict[tuple[tuple[str, str, int], ...], list[int]] = {}
+    cutter = StackCutter(code if code is not None else CodeMap.default())
+    by_site: dict[tuple[tuple[str, int], ...], _Leaked] = {}
     for record in records:
-        stack = tuple(record.stack_trace(max_stacks=MAX_MEMRAY_FRAMES))
-        if not stack or stack[0][1].startswith(OWN_DIRECTORY):
+        stack: list[MemrayFrame] = record.stack_trace()
+        key = _site_key(stack, cutter)
+        if key is None:
             continue
-        entry = by_site.setdefault(stack, [0, 0])
-        entry[0] += record.size
-        entry[1] += record.n_allocations
+        entry = by_site.setdefault(key, _Leaked(stack[: len(key)]))
+        entry.size += record.size
+        entry.count += record.n_allocations
 
-    ranked = sorted(by_site.items(), key=lambda item: item[1][0], reverse=True)
+    ranked = sorted(by_site.values(), key=lambda leaked: leaked.size, reverse=True)
     per = max(cycles, 1)
-    result["leaked_bytes"] = sum(size for size, _ in by_site.values())
-    result["sites"] = [
-        {
-            "where": f"{stack[0][1]}:{stack[0][2]}",
-            "function": stack[0][0],
-            "leaked_bytes": size,
-            "allocations": count,
-            "bytes_per_cycle": round(size / per, 1),
+    result["leaked_bytes"] = sum(leaked.size for leaked in by_site.values())
+    result["sites"] = [leaked.to_dict(per) for leaked in ranked[:MAX_MEMRAY_SITES]]
+    return result
+
+
+@dataclass
+class _Leaked:
+    """What one site left allocated: its stack (innermost first) and totals."""
+
+    stack: Sequence[MemrayFrame]
+    size: int = 0
+    count: int = 0
+
+    def to_dict(self, cycles: int) -> dict[str, object]:
+        function, filename, line = self.stack[0]
+        return {
+            "where": f"{filename}:{line}",
+            "function": function,
+            "leaked_bytes": self.size,
+            "allocations": self.count,
+            "bytes_per_cycle": round(self.size / cycles, 1),
             "stack": [
-                {"function": function, "file": filename, "line": line}
-                for function, filename, line in stack
+                {"function": name, "file": file, "line": number}
+                for name, file, number in self.stack[:MAX_MEMRAY_FRAMES]
             ],
         }
-        for stack, (size, count) in ranked[:MAX_MEMRAY_SITES]
-    ]
-    return result
+
+
+def _site_key(
+    stack: Sequence[MemrayFrame], cutter: StackCutter
+) -> tuple[tuple[str, int], ...] | None:
+    """The site of an application's allocation, or None for anyone else's."""
+    key = cutter.key([(filename, line) for _, filename, line in stack])
+    if key is None:
+        return None
+    if any(cutter.kind(filename) == "test" for filename, _ in key):
+        return key
+    function, filename, _ = stack[-1]
+    if function == THREAD_START_FUNCTION and filename.endswith(THREAD_START_FILE):
+        return key
+    return None

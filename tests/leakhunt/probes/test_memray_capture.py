@@ -7,13 +7,29 @@ from pathlib import Path
 
 import pytest
 
+import leakhunt
+from leakhunt.probes.allocations import CodeMap
 from leakhunt.probes.memray_capture import MemrayProbe, read_capture
 
-_KEPT: list[bytes] = []
+LEAKHUNT_DIR = str(Path(leakhunt.__file__).parent) + "/"
+
+_KEPT: list[object] = []
 
 
 def keep_64_kibibytes() -> None:
     _KEPT.append(bytes(64 * 1024))
+
+
+def keep_what_leakhunt_makes_through_a_library() -> None:
+    # CodeMap.default() is leakhunt's code calling pathlib, posixpath and
+    # sysconfig: allocated in the standard library, leakhunt further out.
+    for _ in range(50):
+        _KEPT.append(CodeMap.default(__file__))
+
+
+def one_cycle() -> None:
+    keep_64_kibibytes()
+    keep_what_leakhunt_makes_through_a_library()
 
 
 def _capture(path: Path, cycles: int) -> dict[str, object]:
@@ -21,7 +37,9 @@ def _capture(path: Path, cycles: int) -> dict[str, object]:
     probe.start()
     try:
         for _ in range(cycles):
-            keep_64_kibibytes()
+            # NB: memray misses the frames called from as shallow a frame as
+            # the one that started it; the worker's cycles run deeper too.
+            one_cycle()
             probe.sample()
         return probe.details()
     finally:
@@ -48,6 +66,23 @@ def test_the_line_that_keeps_memory_leads_the_leaked_sites(tmp_path: Path) -> No
     assert top["where"] == f"{__file__}:{line}"
     assert top["function"] == "keep_64_kibibytes"
     assert top["bytes_per_cycle"] >= 64 * 1024
+
+
+def test_what_leakhunt_allocates_through_a_library_is_left_out(
+    tmp_path: Path,
+) -> None:
+    details = _capture(tmp_path / "capture.bin", cycles=5)
+    memray = details["memray"]
+    assert isinstance(memray, dict)
+
+    read = read_capture(Path(str(memray["path"])), cycles=4)
+
+    sites = read["sites"]
+    assert isinstance(sites, list)
+    assert sites
+    for site in sites:
+        files = [frame["file"] for frame in site["stack"]]
+        assert not any(name.startswith(LEAKHUNT_DIR) for name in files), files
 
 
 def test_a_capture_cut_short_is_a_note_not_an_error(tmp_path: Path) -> None:
