@@ -63,29 +63,55 @@ def _column(name: str, description: str, type_: str = "string") -> dict[str, Any
     }
 
 
+# NB: without schema validation a status may hold anything a client wrote;
+# the row shows what it can make sense of and defaults the rest, as a Table
+# that fails would fail every `kubectl get` of the resource.
+
+
+def _section(obj: dict[str, Any], key: str) -> dict[str, Any]:
+    value = obj.get(key)
+    return value if isinstance(value, dict) else {}
+
+
+def _items(value: object) -> list[dict[str, Any]]:
+    if not isinstance(value, list):
+        return []
+    return [item for item in value if isinstance(item, dict)]
+
+
+def _whole(value: object, default: int = 0) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else default
+
+
+def _text(value: object, default: str) -> str:
+    return value if isinstance(value, str) else default
+
+
 def _pod_row(obj: dict[str, Any]) -> list[Any]:
-    status = obj.get("status") or {}
-    statuses = status.get("containerStatuses") or []
-    containers = (obj.get("spec") or {}).get("containers") or []
-    ready = sum(1 for s in statuses if s.get("ready"))
-    restarts = sum(int(s.get("restartCount", 0)) for s in statuses)
-    phase = status.get("phase", "Unknown")
-    if (obj.get("metadata") or {}).get("deletionTimestamp"):
+    status = _section(obj, "status")
+    statuses = _items(status.get("containerStatuses"))
+    containers = _section(obj, "spec").get("containers")
+    wanted = len(containers) if isinstance(containers, list) else 0
+
+    ready = sum(1 for s in statuses if s.get("ready") is True)
+    restarts = sum(_whole(s.get("restartCount")) for s in statuses)
+    phase = _text(status.get("phase"), "Unknown")
+    if _section(obj, "metadata").get("deletionTimestamp"):
         phase = "Terminating"
-    return [f"{ready}/{len(containers)}", phase, restarts]
+    return [f"{ready}/{wanted}", phase, restarts]
 
 
 def _namespace_row(obj: dict[str, Any]) -> list[Any]:
-    return [(obj.get("status") or {}).get("phase", "")]
+    return [_text(_section(obj, "status").get("phase"), "")]
 
 
 def _deployment_row(obj: dict[str, Any]) -> list[Any]:
-    status = obj.get("status") or {}
-    wanted = (obj.get("spec") or {}).get("replicas", 1)
+    status = _section(obj, "status")
+    wanted = _whole(_section(obj, "spec").get("replicas"), 1)
     return [
-        f"{status.get('readyReplicas', 0)}/{wanted}",
-        status.get("updatedReplicas", 0),
-        status.get("availableReplicas", 0),
+        f"{_whole(status.get('readyReplicas'))}/{wanted}",
+        _whole(status.get("updatedReplicas")),
+        _whole(status.get("availableReplicas")),
     ]
 
 
@@ -135,11 +161,11 @@ def table(
 def _row(
     obj: dict[str, Any], extra_row: Row | None, include_object: str
 ) -> dict[str, Any]:
-    meta = obj.get("metadata") or {}
-    cells: list[Any] = [meta.get("name", "")]
+    meta = _section(obj, "metadata")
+    cells: list[Any] = [_text(meta.get("name"), "")]
     if extra_row is not None:
         cells.extend(extra_row(obj))
-    cells.append(age(meta.get("creationTimestamp")))
+    cells.append(age(_text(meta.get("creationTimestamp"), "")))
 
     row: dict[str, Any] = {"cells": cells}
     if include_object == "Object":

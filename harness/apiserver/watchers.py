@@ -20,6 +20,7 @@ from typing import Any
 
 import orjson
 
+from harness.apiserver import status as errors
 from harness.apiserver.fields import FieldSelector
 from harness.apiserver.resources import ResourceType
 from harness.apiserver.selectors import LabelSelector
@@ -248,9 +249,26 @@ class WatchHub:
         logger.debug("The watch %d on %s is closed.", watcher.id, watcher.path)
 
     def dispatch(self, event: WatchEvent) -> None:
-        """Offer one event to every watch on its resource."""
+        """Offer one event to every watch on its resource.
+
+        A watch that fails to take the event (its Table rendering, say) is
+        closed with an ERROR event; the write and the other watches go on.
+        """
         for watcher in self._by_resource.get(event.resource.key, ()):
-            watcher.offer(event)
+            try:
+                watcher.offer(event)
+            except Exception as exc:
+                logger.exception(
+                    "The watch %d on %s failed on the event of revision %d "
+                    "(%s %s/%s); closing it with an error.",
+                    watcher.id,
+                    watcher.path,
+                    event.revision,
+                    event.type,
+                    event.namespace,
+                    event.name,
+                )
+                watcher.close("failed", internal_error_line(event, exc))
 
     def open_watches(self) -> list[Watcher]:
         """Return the open watches, oldest first."""
@@ -290,16 +308,21 @@ class WatchHub:
 
 def gone_line(requested: int, oldest: int) -> bytes:
     """Return the ERROR event kube-apiserver sends to a watch that is too old."""
-    status = {
-        "kind": "Status",
-        "apiVersion": "v1",
-        "metadata": {},
-        "status": "Failure",
-        "message": f"too old resource version: {requested} ({oldest})",
-        "reason": "Expired",
-        "code": 410,
-    }
-    return event_line(ERROR, orjson.dumps(status))
+    error = errors.gone(f"too old resource version: {requested} ({oldest})")
+    return event_line(ERROR, error.body())
+
+
+def internal_error_line(event: WatchEvent, exc: Exception) -> bytes:
+    """Return the ERROR event that ends a watch the server failed to serve."""
+    error = errors.ApiError(
+        500,
+        "InternalError",
+        f"an error on the server ({type(exc).__name__}: {exc}) prevented the "
+        f"change of {event.resource.plural} {event.namespace}/{event.name} at "
+        f"resourceVersion {event.revision} from reaching this watch; list and "
+        "watch again",
+    )
+    return event_line(ERROR, error.body())
 
 
 def bookmark_line(resource: ResourceType, revision: int, *, initial_end: bool) -> bytes:
