@@ -1,11 +1,19 @@
-"""Fixtures shared by the simulator's tests: a sample pod, deeply nested objects."""
+"""Fixtures shared by the simulator's tests: a sample pod, deeply nested
+objects, and requests sent by hand."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
+import orjson
 import pytest
+import urllib3
+
+from harness.apiserver.process import SimulatorProcess
+
+Raw = Callable[..., tuple[int, Any]]
+"""``raw(method, path, body=None, *, headers=None)``: (HTTP status, JSON body)."""
 
 
 @pytest.fixture
@@ -59,3 +67,32 @@ def _nested(levels: int) -> dict[str, Any]:
     for _ in range(levels - 1):
         node = {"a": node}
     return node
+
+
+@pytest.fixture
+def raw(simulator: SimulatorProcess) -> Raw:
+    """Send one request by hand to the shared simulator, for what the clients
+    cannot send or read; return the HTTP status and the decoded JSON body.
+
+    The bearer token and a JSON Content-Type are sent unless ``headers`` says
+    otherwise.
+    """
+
+    def send(
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        *,
+        headers: Mapping[str, str] | None = None,
+    ) -> tuple[int, Any]:
+        sent = {
+            "Authorization": f"Bearer {simulator.token}",
+            "Content-Type": "application/json",
+            **(headers or {}),
+        }
+        response = urllib3.request(
+            method, simulator.url + path, body=body, headers=sent
+        )
+        return response.status, orjson.loads(response.data)
+
+    return send

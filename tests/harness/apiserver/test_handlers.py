@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import kubernetes.client
 import pytest
-import urllib3
 from kubernetes.client import (
     AppsV1Api,
     CoordinationV1Api,
@@ -16,7 +16,7 @@ from kubernetes.client import (
     V1ObjectMeta,
 )
 
-from harness.apiserver.process import SimulatorProcess
+Raw = Callable[..., tuple[int, Any]]
 
 
 def _config_map(name: str, **labels: str) -> V1ConfigMap:
@@ -391,27 +391,6 @@ def test_a_crd_cannot_take_the_place_of_a_built_in_resource(
     assert kept["kind"] == kind
 
 
-def _raw(
-    simulator: SimulatorProcess,
-    method: str,
-    path: str,
-    body: bytes | None = None,
-    *,
-    token: str | None = None,
-) -> tuple[int, dict[str, Any]]:
-    response = urllib3.request(
-        method,
-        simulator.url + path,
-        body=body,
-        headers={
-            "Authorization": f"Bearer {simulator.token if token is None else token}",
-            "Content-Type": "application/json",
-        },
-    )
-    document: dict[str, Any] = json.loads(response.data)
-    return response.status, document
-
-
 CASES = [
     (
         "PUT",
@@ -510,7 +489,7 @@ CASES = [
 
 @pytest.mark.parametrize(("method", "path", "body", "expected"), CASES)
 def test_bad_requests_get_a_status_that_says_what_was_wrong(
-    simulator: SimulatorProcess,
+    raw: Raw,
     method: str,
     path: str,
     body: bytes | None,
@@ -518,19 +497,17 @@ def test_bad_requests_get_a_status_that_says_what_was_wrong(
 ) -> None:
     code, reason, says = expected
 
-    status, document = _raw(simulator, method, path, body)
+    status, document = raw(method, path, body)
 
     assert (status, document["kind"], document["code"]) == (code, "Status", code)
     assert document["reason"] == reason
     assert says in document["message"]
 
 
-def test_an_oversized_body_is_413(simulator: SimulatorProcess) -> None:
+def test_an_oversized_body_is_413(raw: Raw) -> None:
     huge = b'{"metadata": {"name": "big"}, "data": {"x": "' + b"y" * 4_000_000 + b'"}}'
 
-    status, document = _raw(
-        simulator, "POST", "/api/v1/namespaces/default/configmaps", huge
-    )
+    status, document = raw("POST", "/api/v1/namespaces/default/configmaps", huge)
 
     assert (status, document["reason"]) == (413, "RequestEntityTooLarge")
 
@@ -547,16 +524,16 @@ def test_a_body_of_a_megabyte_is_read_whole_and_stored(
     assert read.data == {"blob": blob}
 
 
-def test_a_request_without_the_token_is_401(simulator: SimulatorProcess) -> None:
-    status, document = _raw(simulator, "GET", "/api/v1/pods", token="wrong")
+def test_a_request_without_the_token_is_401(raw: Raw) -> None:
+    status, document = raw(
+        "GET", "/api/v1/pods", headers={"Authorization": "Bearer wrong"}
+    )
 
     assert (status, document["reason"]) == (401, "Unauthorized")
 
 
-def test_bad_requests_leave_the_server_serving(
-    simulator: SimulatorProcess, core: Any
-) -> None:
+def test_bad_requests_leave_the_server_serving(raw: Raw, core: Any) -> None:
     for body in (b"", b"null", b'{"metadata": 5}', b'{"metadata": {"labels": 1}}'):
-        _raw(simulator, "POST", "/api/v1/namespaces/default/configmaps", body)
+        raw("POST", "/api/v1/namespaces/default/configmaps", body)
 
     assert core.list_namespaced_pod("leakhunt-0").items

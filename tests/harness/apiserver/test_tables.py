@@ -5,6 +5,7 @@ from __future__ import annotations
 import calendar
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -17,6 +18,8 @@ from harness.apiserver.tables import age, table, wants_table
 from harness.workload.seed import pod
 
 PODS = next(r for r in BUILTIN_RESOURCES if r.plural == "pods")
+
+Raw = Callable[..., tuple[int, Any]]
 
 TABLE = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"
 """The Accept header of ``kubectl get`` (and ``get -w``) without ``-o name``."""
@@ -125,28 +128,8 @@ def test_a_table_watch_sees_an_update_as_a_modified_row(
     ]
 
 
-def _raw(
-    simulator: SimulatorProcess,
-    method: str,
-    path: str,
-    body: bytes | None = None,
-    accept: str = "application/json",
-) -> tuple[int, Any]:
-    response = urllib3.request(
-        method,
-        simulator.url + path,
-        body=body,
-        headers={
-            "Authorization": f"Bearer {simulator.token}",
-            "Accept": accept,
-            "Content-Type": "application/merge-patch+json",
-        },
-    )
-    return response.status, orjson.loads(response.data)
-
-
 def test_a_malformed_pod_status_is_stored_and_tables_still_render(
-    simulator: SimulatorProcess, core: Any, namespace: str
+    simulator: SimulatorProcess, raw: Raw, core: Any, namespace: str
 ) -> None:
     pods = f"/api/v1/namespaces/{namespace}/pods"
     core.create_namespaced_pod(
@@ -155,16 +138,17 @@ def test_a_malformed_pod_status_is_stored_and_tables_still_render(
     watch = _TableWatch(simulator, pods, 2)
 
     # The kubernetes client cannot read such a pod back: the status is sent raw.
-    patched, _ = _raw(
-        simulator,
+    merge = {"Content-Type": "application/merge-patch+json"}
+    patched, _ = raw(
         "PATCH",
         f"{pods}/p/status",
         b'{"status": {"containerStatuses": ["bad"]}}',
+        headers=merge,
     )
-    labelled, _ = _raw(
-        simulator, "PATCH", f"{pods}/p", b'{"metadata": {"labels": {"a": "b"}}}'
+    labelled, _ = raw(
+        "PATCH", f"{pods}/p", b'{"metadata": {"labels": {"a": "b"}}}', headers=merge
     )
-    listed, table_body = _raw(simulator, "GET", pods, accept=TABLE)
+    listed, table_body = raw("GET", pods, headers={"Accept": TABLE})
 
     assert (patched, labelled, listed) == (200, 200, 200)
     assert table_body["rows"][0]["cells"][:3] == ["p", "0/0", "Pending"]
