@@ -5,7 +5,8 @@ replayed (or, when it is older than the history, a single 410 ERROR event
 ends the stream, as kube-apiserver does), then live events follow until the
 timeout, a server-side close, or the client going away. Bookmarks, when the
 client allows them, carry the current revision every ``bookmark_interval``
-and once more just before a timeout ends the stream.
+and once more just before a timeout ends the stream, after every event queued
+until then, so that a client resuming from the last bookmark misses nothing.
 """
 
 from __future__ import annotations
@@ -183,24 +184,30 @@ class WatchStreams:
         next_bookmark = time.monotonic() + interval
 
         while True:
+            # NB: a write to a slow client waits, and meanwhile events, a close
+            # and its final line may be queued: every turn takes them all, and
+            # whatever ends the stream goes after them, never instead of them.
             lines = watcher.take()
-            if lines:
-                chunk = b"".join(lines)
-                await response.write(chunk)
-                watcher.sent_events += len(lines)
-                record.bytes_sent += len(chunk)
             if watcher.closed is not None:
+                await _send(response, watcher, record, lines)
                 return
 
             now = time.monotonic()
             if now >= deadline:
                 if options.allow_bookmarks:
-                    line = bookmark_line(
-                        watcher.resource, self.store.revision, initial_end=False
+                    # Made in the same step as the events were taken, so every
+                    # event up to its revision is sent before it.
+                    lines.append(
+                        bookmark_line(
+                            watcher.resource, self.store.revision, initial_end=False
+                        )
                     )
-                    await response.write(line)
-                    record.bytes_sent += len(line)
+                await _send(response, watcher, record, lines)
                 return
+            if lines:
+                await _send(response, watcher, record, lines)
+                continue
+
             if options.allow_bookmarks and now >= next_bookmark:
                 watcher.resource_version = self.store.revision
                 watcher.push(
@@ -216,3 +223,18 @@ class WatchStreams:
                 wait = min(wait, next_bookmark - now)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(watcher.wake.wait(), wait)
+
+
+async def _send(
+    response: web.StreamResponse,
+    watcher: Watcher,
+    record: AuditRecord,
+    lines: list[bytes],
+) -> None:
+    """Write queued lines to the client, counting them for the audit."""
+    if not lines:
+        return
+    chunk = b"".join(lines)
+    await response.write(chunk)
+    watcher.sent_events += len(lines)
+    record.bytes_sent += len(chunk)

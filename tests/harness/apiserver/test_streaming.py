@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import http.client
 import json
+import socket
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import kubernetes.client
 import pytest
 import urllib3
+from kubernetes import watch
 from kubernetes.client import CoreV1Api, V1ConfigMap, V1ObjectMeta
 
 from harness.apiserver.process import SimulatorProcess
@@ -62,12 +66,12 @@ def test_watch_without_a_resource_version_starts_with_the_current_state(
     assert _seen(events) == [("ADDED", "a"), ("ADDED", "b"), ("ADDED", "c")]
 
 
-def test_watch_resumed_after_a_dropped_connection_loses_no_event(
+def test_watch_from_an_older_resource_version_replays_every_event_since(
     core: CoreV1Api, namespace: str, watch_events: WatchEvents
 ) -> None:
     first = core.create_namespaced_config_map(namespace, _config_map("first"))
 
-    # The connection drops here; meanwhile the world moves on.
+    # A client that stopped watching here resumes later from "first".
     for index in range(5):
         core.create_namespaced_config_map(namespace, _config_map(f"missed-{index}"))
 
@@ -258,3 +262,131 @@ def test_the_server_ends_a_watch_at_its_own_timeout_with_a_last_bookmark() -> No
     assert response.status == 200
     assert 1 <= elapsed < 10
     assert [line["type"] for line in lines] == ["BOOKMARK"]
+
+
+def test_watches_dropped_under_a_busy_writer_resume_without_losing_an_event(
+    private_simulator: SimulatorProcess,
+) -> None:
+    names = [f"busy-{index:03d}" for index in range(150)]
+    seen: list[str] = []
+
+    with kubernetes.client.ApiClient(private_simulator.configuration()) as api:
+        core = CoreV1Api(api)
+        start = _rv(core.list_namespaced_config_map("leakhunt-0"))
+        watcher = watch.Watch()
+
+        def follow() -> None:
+            # No timeout: the client resumes by itself from the last
+            # resourceVersion it saw, an event's or a bookmark's.
+            for event in watcher.stream(
+                core.list_namespaced_config_map,
+                "leakhunt-0",
+                resource_version=start,
+                allow_watch_bookmarks=True,
+            ):
+                if event["type"] != "BOOKMARK":
+                    seen.append(event["raw_object"]["metadata"]["name"])
+                if len(seen) >= len(names):
+                    watcher.stop()
+
+        def write() -> None:
+            for name in names:
+                core.create_namespaced_config_map("leakhunt-0", _config_map(name))
+
+        follower = threading.Thread(target=follow, daemon=True)
+        follower.start()
+        _wait_for(private_simulator.open_watches)
+        writer = threading.Thread(target=write)
+        writer.start()
+        dropped = 0
+        while writer.is_alive():
+            dropped += private_simulator.control("POST", "/watches/drop")["dropped"]
+            time.sleep(0.05)
+        writer.join()
+        follower.join(30)
+
+    assert dropped > 1
+    assert seen == names
+
+
+class _SlowWatch:
+    """A raw watch whose client reads nothing until asked to, so that the
+    server's writes to it fill the socket and wait."""
+
+    def __init__(self, simulator: SimulatorProcess, path: str) -> None:
+        url = urllib.parse.urlsplit(simulator.url)
+        assert url.hostname is not None
+        assert url.port is not None
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.connect((url.hostname, url.port))
+        self.connection = http.client.HTTPConnection(url.hostname, url.port)
+        self.connection.sock = sock
+        self.connection.request(
+            "GET", path, headers={"Authorization": f"Bearer {simulator.token}"}
+        )
+        self.response = self.connection.getresponse()
+
+    def read_all(self) -> list[dict[str, Any]]:
+        """Read the stream to its end; return its lines, decoded."""
+        body = self.response.read()
+        self.connection.close()
+        return [json.loads(line) for line in body.splitlines()]
+
+
+BLOB = "x" * 400_000
+"""Data enough that a few dozen events overflow what the sockets buffer."""
+
+
+def _fill(core: CoreV1Api, namespace: str, count: int) -> list[str]:
+    names = [f"blob-{index:02d}" for index in range(count)]
+    for name in names:
+        core.create_namespaced_config_map(
+            namespace, V1ConfigMap(metadata=V1ObjectMeta(name=name), data={"b": BLOB})
+        )
+    return names
+
+
+def test_a_watch_timing_out_while_writing_to_a_slow_client_sends_its_events_first(
+    simulator: SimulatorProcess, core: CoreV1Api, namespace: str
+) -> None:
+    start = _rv(core.list_namespaced_config_map(namespace))
+    began = time.monotonic()
+    slow = _SlowWatch(
+        simulator,
+        f"/api/v1/namespaces/{namespace}/configmaps?watch=1&resourceVersion={start}"
+        "&allowWatchBookmarks=true&timeoutSeconds=3",
+    )
+
+    names = _fill(core, namespace, 40)
+    time.sleep(max(0.0, began + 3.5 - time.monotonic()))
+    lines = slow.read_all()
+
+    added = [line["object"]["metadata"]["name"] for line in lines[:-1]]
+    last = lines[-1]
+    assert added == names
+    assert last["type"] == "BOOKMARK"
+    newest = int(lines[-2]["object"]["metadata"]["resourceVersion"])
+    assert int(last["object"]["metadata"]["resourceVersion"]) >= newest
+
+
+def test_a_watch_expired_while_writing_to_a_slow_client_still_ends_with_410(
+    private_simulator: SimulatorProcess,
+) -> None:
+    with kubernetes.client.ApiClient(private_simulator.configuration()) as api:
+        core = CoreV1Api(api)
+        start = _rv(core.list_namespaced_config_map("leakhunt-0"))
+        slow = _SlowWatch(
+            private_simulator,
+            f"/api/v1/namespaces/leakhunt-0/configmaps?watch=1&resourceVersion={start}"
+            "&timeoutSeconds=30",
+        )
+        names = _fill(core, "leakhunt-0", 40)
+
+        expired = private_simulator.control("POST", "/watches/expire")
+        lines = slow.read_all()
+
+    assert expired == {"expired": 1}
+    assert [line["object"]["metadata"]["name"] for line in lines[:-1]] == names
+    assert lines[-1]["type"] == "ERROR"
+    assert lines[-1]["object"]["code"] == 410
