@@ -18,7 +18,7 @@ from aiohttp import web
 from harness.apiserver import status as errors
 from harness.apiserver.fields import FieldSelector, parse_field_selector
 from harness.apiserver.limits import MAX_OBJECT_BYTES, check_nesting
-from harness.apiserver.pagination import Page, Paginator
+from harness.apiserver.pagination import ListScope, Page, Paginator
 from harness.apiserver.patch import PatchError, apply_json_patch, apply_merge_patch
 from harness.apiserver.resources import ResourceType
 from harness.apiserver.routing import Target
@@ -322,12 +322,21 @@ class ResourceHandlers:
         return json_response(body)
 
     def _page(self, target: Target, options: ListOptions) -> Page:
+        resource = target.resource
+        scope = ListScope(
+            errors.qualified(resource.plural, resource.group),
+            target.namespace,
+            options.label_text,
+            options.field_text,
+        )
         if options.continue_token:
             if options.resource_version_text not in ("", "0"):
                 raise errors.bad_request(
                     "specifying resource version is not allowed when using continue"
                 )
-            return self.paginator.next_page(options.continue_token, options.limit)
+            return self.paginator.next_page(
+                scope, options.continue_token, options.limit
+            )
 
         current = self.store.revision
         rv = options.resource_version
@@ -348,7 +357,7 @@ class ResourceHandlers:
             options.label_selector,
             options.field_selector,
         )
-        return self.paginator.first_page(current, items, options.limit)
+        return self.paginator.first_page(scope, current, items, options.limit)
 
     async def _create(self, request: web.Request, target: Target) -> web.StreamResponse:
         _reject_dry_run(request.query)

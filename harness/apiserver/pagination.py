@@ -33,10 +33,35 @@ Item = tuple[str, str, Entry]
 """(namespace, name, entry) of one listed object."""
 
 
+@dataclass(frozen=True, slots=True)
+class ListScope:
+    """ListScope is what a LIST selects: a continue token serves only the same.
+
+    ``resource`` is the qualified plural (``pods``, ``deployments.apps``);
+    ``namespace`` is None for a list across namespaces.
+    """
+
+    resource: str
+    namespace: str | None
+    label_selector: str = ""
+    field_selector: str = ""
+
+    def describe(self) -> str:
+        """Say what the list selects, for messages."""
+        where = f"namespace {self.namespace}" if self.namespace else "all namespaces"
+        described = f"{self.resource} in {where}"
+        if self.label_selector:
+            described += f" with labelSelector {self.label_selector!r}"
+        if self.field_selector:
+            described += f" with fieldSelector {self.field_selector!r}"
+        return described
+
+
 @dataclass(slots=True)
 class Snapshot:
     """Snapshot is the full result of a paginated LIST, kept for its next pages."""
 
+    scope: ListScope
     revision: int
     items: list[Item]
     created: float
@@ -60,27 +85,43 @@ class Paginator:
     _snapshots: OrderedDict[int, Snapshot] = field(default_factory=OrderedDict)
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
 
-    def first_page(self, revision: int, items: list[Item], limit: int | None) -> Page:
+    def first_page(
+        self, scope: ListScope, revision: int, items: list[Item], limit: int | None
+    ) -> Page:
         """Return the first page of a fresh LIST, remembering the rest if any."""
         if not limit or len(items) <= limit:
             return Page(revision, items, "", None)
 
         self._expire()
         snapshot_id = next(self._ids)
-        self._snapshots[snapshot_id] = Snapshot(revision, items, time.monotonic())
+        self._snapshots[snapshot_id] = Snapshot(
+            scope, revision, items, time.monotonic()
+        )
         while len(self._snapshots) > SNAPSHOT_LIMIT:
             self._snapshots.popitem(last=False)
         return self._cut(snapshot_id, 0, limit)
 
-    def next_page(self, token: str, limit: int | None) -> Page:
-        """Return the page a continue token points at, or raise 410 if it is gone."""
+    def next_page(self, scope: ListScope, token: str, limit: int | None) -> Page:
+        """Return the page a continue token points at, or raise 410 if it is gone.
+
+        A token continues only a list of the same resource, namespace and
+        selectors as the one that returned it; any other list is a 400.
+        """
         snapshot_id, offset = decode_token(token)
         self._expire()
-        if snapshot_id not in self._snapshots:
+        snapshot = self._snapshots.get(snapshot_id)
+        if snapshot is None:
             raise errors.gone(
                 "The provided continue parameter is too old to display a "
                 "consistent list result. You can start a new list without the "
                 "continue parameter."
+            )
+        if snapshot.scope != scope:
+            raise errors.bad_request(
+                f"continue key is not valid: it continues a list of "
+                f"{snapshot.scope.describe()}, not of {scope.describe()}; send it "
+                "with the resource, namespace and selectors of the list that "
+                "returned it, or start a new list without continue"
             )
         return self._cut(snapshot_id, offset, limit)
 

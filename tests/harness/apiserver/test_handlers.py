@@ -504,6 +504,22 @@ def test_bad_requests_get_a_status_that_says_what_was_wrong(
     assert says in document["message"]
 
 
+def test_a_continue_token_of_a_pod_list_is_400_on_a_configmap_list(core: Any) -> None:
+    pods = core.list_pod_for_all_namespaces(limit=1)
+
+    with pytest.raises(kubernetes.client.ApiException) as caught:
+        core.list_config_map_for_all_namespaces(
+            limit=1, _continue=pods.metadata._continue
+        )
+
+    status = _status_of(caught.value)
+    assert (caught.value.status, status["reason"]) == (400, "BadRequest")
+    assert status["message"].startswith(
+        "continue key is not valid: it continues a list of pods in all namespaces, "
+        "not of configmaps in all namespaces"
+    )
+
+
 def test_an_oversized_body_is_413(raw: Raw) -> None:
     huge = b'{"metadata": {"name": "big"}, "data": {"x": "' + b"y" * 4_000_000 + b'"}}'
 
