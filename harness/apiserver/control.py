@@ -9,6 +9,7 @@ They sit behind the same bearer token as the API.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +27,9 @@ logger = logging.getLogger(__name__)
 
 PREFIX = "/leakhunt/v1"
 """Where the control endpoints live."""
+
+_WHOLE_NUMBER = re.compile(r"[0-9]{1,18}")
+"""A query value read as a whole number: ASCII digits, few enough for any int."""
 
 
 def _reply(document: Any) -> web.Response:
@@ -71,17 +75,22 @@ async def _state(simulator: Simulator, request: web.Request) -> Any:
     }
 
 
-async def _audit(simulator: Simulator, request: web.Request) -> Any:
-    limit = request.query.get("limit", "")
-    since = request.query.get("since")
-    if since is not None and not since.isdigit():
+def _whole_number(request: web.Request, name: str, meaning: str) -> int | None:
+    # NB: str.isdigit() is true of digits int() cannot read, such as "²".
+    text = request.query.get(name)
+    if text is None:
+        return None
+    if not _WHOLE_NUMBER.fullmatch(text):
         raise errors.bad_request(
-            f"since: expected the seq of an audit record, such as 120, got {since!r}"
+            f"{name}: expected {meaning}, a whole number such as 120, got {text!r}"
         )
-    records = simulator.audit.recent(
-        int(limit) if limit.isdigit() else None,
-        since=int(since) if since is not None else None,
-    )
+    return int(text)
+
+
+async def _audit(simulator: Simulator, request: web.Request) -> Any:
+    limit = _whole_number(request, "limit", "how many records to return")
+    since = _whole_number(request, "since", "the seq of an audit record")
+    records = simulator.audit.recent(limit, since=since)
     return {
         "lastSeq": simulator.audit.last_seq,
         "items": [record.describe() for record in records],

@@ -44,6 +44,13 @@ TRUE_VALUES = frozenset(("1", "t", "T", "true", "TRUE", "True"))
 FALSE_VALUES = frozenset(("0", "f", "F", "false", "FALSE", "False"))
 """Query values read as false."""
 
+_PATCH_REASONS = {
+    400: "BadRequest",
+    413: "RequestEntityTooLarge",
+    422: "Invalid",
+}
+"""The Status reason of each code a PatchError carries."""
+
 _PATCH_TYPES = (
     "application/merge-patch+json",
     "application/json-patch+json",
@@ -67,6 +74,17 @@ class ListOptions:
     timeout_seconds: float | None
     allow_bookmarks: bool
     send_initial_events: bool | None
+
+
+def request_header(request: web.Request, name: str) -> str:
+    """Return a request header as text, its bytes that are not UTF-8 replaced.
+
+    NB: aiohttp keeps such bytes as lone surrogates, which no JSON encoder
+    writes: a header echoed into the audit or the watch list would otherwise
+    fail every later read of them.
+    """
+    value = request.headers.get(name, "")
+    return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def json_response(body: bytes, status: int = 200) -> web.Response:
@@ -174,7 +192,7 @@ async def read_json(
     request: web.Request, what: str, *, allow_empty: bool = False
 ) -> Any:
     """Read and decode a JSON request body, raising 413 or 400 as kube does."""
-    content_type = request.headers.get("Content-Type", "")
+    content_type = request_header(request, "Content-Type")
     if content_type.startswith(
         ("application/vnd.kubernetes.protobuf", "application/cbor")
     ):
@@ -403,7 +421,7 @@ class ResourceHandlers:
         assert target.name is not None
         _reject_dry_run(request.query)
         resource = target.resource
-        content_type = request.headers.get("Content-Type", "").split(";")[0].strip()
+        content_type = request_header(request, "Content-Type").split(";")[0].strip()
         if content_type not in _PATCH_TYPES:
             raise errors.unsupported_media_type(content_type, ", ".join(_PATCH_TYPES))
         custom = self.store.registry.is_custom(resource)
@@ -430,9 +448,7 @@ class ResourceHandlers:
                     )
                 patched = apply_strategic_merge_patch(current.load(), patch)
         except PatchError as exc:
-            code = getattr(exc, "code", 422)
-            reason = "BadRequest" if code == 400 else "Invalid"
-            raise errors.ApiError(code, reason, str(exc)) from exc
+            raise errors.ApiError(exc.code, _PATCH_REASONS[exc.code], str(exc)) from exc
         if not isinstance(patched, dict) or not isinstance(
             patched.get("metadata"), dict
         ):

@@ -30,6 +30,7 @@ from harness.apiserver.handlers import (
     ResourceHandlers,
     error_response,
     json_response,
+    request_header,
 )
 from harness.apiserver.pagination import Paginator
 from harness.apiserver.routing import parse_target
@@ -154,7 +155,7 @@ class Simulator:
         self, request: web.Request, handler: Handler
     ) -> web.StreamResponse:
         record = new_record(
-            request.method, request.path, request.headers.get("User-Agent", "")
+            request.method, request.path, request_header(request, "User-Agent")
         )
         record.resource_version = request.query.get("resourceVersion", "")
         record.limit = request.query.get("limit", "")
@@ -164,6 +165,23 @@ class Simulator:
         try:
             response = await handler(request)
             return response
+        except Exception:
+            # A bug anywhere inside, in a middleware or a handler: the client
+            # still gets a Status, and the server serves on.
+            logger.exception(
+                "The request %s %s failed on a bug in the simulator.",
+                request.method,
+                request.path_qs,
+            )
+            response = error_response(
+                errors.ApiError(
+                    500,
+                    "InternalError",
+                    f"an error on the server prevented {request.method} "
+                    f"{request.path} from succeeding",
+                )
+            )
+            return response
         finally:
             record.duration = time.perf_counter() - started
             if response is not None:
@@ -171,7 +189,7 @@ class Simulator:
                 if isinstance(response, web.Response):
                     record.bytes_sent = response.content_length or 0
             else:
-                # Cancelled (the client hung up) or a bug already logged.
+                # Cancelled: the client hung up before the answer.
                 record.code = record.code or 499
             self.audit.record(record)
 
@@ -181,7 +199,7 @@ class Simulator:
     ) -> web.StreamResponse:
         if request.path in _UNAUTHENTICATED_PATHS:
             return await handler(request)
-        header = request.headers.get("Authorization", "")
+        header = request_header(request, "Authorization")
         scheme, _, presented = header.partition(" ")
         if scheme.lower() != "bearer" or not hmac.compare_digest(
             presented.strip().encode(), self.token.encode()
@@ -216,20 +234,6 @@ class Simulator:
             return await self._route(request, record)
         except errors.ApiError as exc:
             return error_response(exc)
-        except Exception:
-            logger.exception(
-                "The request %s %s failed on a bug in the simulator.",
-                request.method,
-                request.path_qs,
-            )
-            return error_response(
-                errors.ApiError(
-                    500,
-                    "InternalError",
-                    f"an error on the server prevented {request.method} "
-                    f"{request.path} from succeeding",
-                )
-            )
 
     async def _route(
         self, request: web.Request, record: AuditRecord

@@ -23,7 +23,12 @@ from aiohttp import web
 
 from harness.apiserver import status as errors
 from harness.apiserver.audit import AuditRecord
-from harness.apiserver.handlers import JSON, ListOptions, parse_list_options
+from harness.apiserver.handlers import (
+    JSON,
+    ListOptions,
+    parse_list_options,
+    request_header,
+)
 from harness.apiserver.routing import Target
 from harness.apiserver.store import Store
 from harness.apiserver.tables import table, wants_table
@@ -90,7 +95,7 @@ class WatchStreams:
             field_text=options.field_text,
             label_selector=options.label_selector,
             field_selector=options.field_selector,
-            user_agent=request.headers.get("User-Agent", ""),
+            user_agent=request_header(request, "User-Agent"),
             resource_version=store.revision,
             peer=peer_of(request.transport),
             encoder=encoder,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import kubernetes.client
@@ -12,6 +12,8 @@ from kubernetes.client import CoreV1Api
 
 from harness.apiserver.process import SimulatorProcess
 from harness.errors import ServerError
+
+Raw = Callable[..., tuple[int, Any]]
 
 
 @pytest.fixture
@@ -84,3 +86,23 @@ def test_state_reports_the_revision_and_the_objects(
     assert before["objects"] == 3  # default, kube-system and leakhunt-0
     assert compacted == before["revision"]
     assert after["compactedRevision"] == before["revision"]
+
+
+@pytest.mark.parametrize(
+    ("query", "says"),
+    [
+        ("since=%C2%B2", "since: expected the seq of an audit record"),
+        ("limit=many", "limit: expected how many records to return"),
+    ],
+)
+def test_an_audit_query_that_is_not_a_whole_number_is_400(
+    raw: Raw, query: str, says: str
+) -> None:
+    status, document = raw("GET", f"/leakhunt/v1/audit?{query}")
+
+    assert (status, document["kind"], document["reason"]) == (
+        400,
+        "Status",
+        "BadRequest",
+    )
+    assert says in document["message"]

@@ -204,6 +204,18 @@ def test_a_patch_growing_the_object_past_3_mib_is_413_and_changes_nothing(
     assert 'ConfigMap "big" would be 4000' in status["message"]
 
 
+def test_a_json_patch_of_too_many_operations_is_413_too_large(
+    core: Any, namespace: str
+) -> None:
+    created = core.create_namespaced_config_map(namespace, _config_map("many"))
+    test_the_name = {"op": "test", "path": "/metadata/name", "value": "many"}
+
+    status = _refused_patch(core, namespace, created, [test_the_name] * 10_001)
+
+    assert (status["code"], status["reason"]) == (413, "RequestEntityTooLarge")
+    assert "maximum operations in a JSON patch is 10000" in status["message"]
+
+
 def test_finalizers_hold_a_deleted_object_until_they_are_removed(
     core: Any, namespace: str
 ) -> None:
