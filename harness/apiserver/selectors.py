@@ -145,8 +145,36 @@ def _quote(value: str) -> str:
     return f'"{escaped}"'
 
 
+def _invalid_value(value: str, problems: list[str]) -> str:
+    return f"Invalid value: {_quote(value)}: {'; '.join(problems)}"
+
+
 def _invalid(path: str, value: str, problems: list[str]) -> str:
-    return f"{path}: Invalid value: {_quote(value)}: {'; '.join(problems)}"
+    return f"{path}: {_invalid_value(value, problems)}"
+
+
+def label_problem(key: str, value: str) -> str | None:
+    """Say what is wrong with one label of an object, as kube-apiserver does.
+
+    None when the key is a qualified name and the value a valid label value.
+    """
+    key_problems = _qualified_name_problems(key)
+    if key_problems:
+        return _invalid_value(key, key_problems)
+    value_problems = _label_value_problems(value)
+    if value_problems:
+        return _invalid_value(value, value_problems)
+    return None
+
+
+def annotation_key_problem(key: str) -> str | None:
+    """Say what is wrong with an annotation's key, as kube-apiserver does.
+
+    NB: kube-apiserver checks annotation keys as label keys once lowercased,
+    and lets their values hold any text.
+    """
+    problems = _qualified_name_problems(key.lower())
+    return _invalid_value(key, problems) if problems else None
 
 
 def _parse_int64(text: str) -> int | None:

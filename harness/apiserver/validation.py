@@ -12,6 +12,7 @@ import orjson
 
 from harness.apiserver import status as errors
 from harness.apiserver.resources import BUILTIN_RESOURCES, NAMESPACES, ResourceType
+from harness.apiserver.selectors import annotation_key_problem, label_problem
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +63,8 @@ def validate_sections(resource: ResourceType, obj: Mapping[str, Any]) -> None:
 
 
 def validate_metadata(resource: ResourceType, meta: Mapping[str, Any]) -> None:
-    """Raise the 422 for labels, annotations or finalizers of the wrong shape."""
+    """Raise the 422 for labels, annotation keys or finalizers kube-apiserver
+    would refuse."""
     name = str(meta.get("name", ""))
     for map_field in ("labels", "annotations"):
         value = meta.get(map_field)
@@ -79,6 +81,17 @@ def validate_metadata(resource: ResourceType, meta: Mapping[str, Any]) -> None:
                 f"Invalid value: {orjson.dumps(value).decode()[:200]}: "
                 "expected a map of string keys to string values",
             )
+
+    problems = [
+        ("metadata.labels", label_problem(key, value))
+        for key, value in (meta.get("labels") or {}).items()
+    ] + [
+        ("metadata.annotations", annotation_key_problem(key))
+        for key in meta.get("annotations") or {}
+    ]
+    for field, problem in problems:
+        if problem is not None:
+            raise errors.invalid(resource.kind, resource.group, name, field, problem)
     finalizers = meta.get("finalizers")
     if finalizers is not None and (
         not isinstance(finalizers, list)

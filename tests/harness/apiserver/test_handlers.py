@@ -462,6 +462,40 @@ CASES = [
     (
         "POST",
         "/api/v1/namespaces/default/configmaps",
+        b'{"metadata": {"name": "l", "labels": {"bad key!": "v"}}}',
+        (
+            422,
+            "Invalid",
+            'ConfigMap "l" is invalid: metadata.labels: Invalid value: "bad key!": '
+            "name part must consist of alphanumeric characters",
+        ),
+    ),
+    (
+        "POST",
+        "/api/v1/namespaces/default/configmaps",
+        b'{"metadata": {"name": "l", "labels": {"app": "two words"}}}',
+        (
+            422,
+            "Invalid",
+            'metadata.labels: Invalid value: "two words": a valid label must be an '
+            "empty string or consist of alphanumeric characters",
+        ),
+    ),
+    (
+        "POST",
+        "/api/v1/namespaces/default/configmaps",
+        b'{"metadata": {"name": "l", "labels": {"app": "' + b"v" * 64 + b'"}}}',
+        (422, "Invalid", "must be no more than 63 characters"),
+    ),
+    (
+        "POST",
+        "/api/v1/namespaces/default/configmaps",
+        b'{"metadata": {"name": "l", "annotations": {"a/b/c": "any text"}}}',
+        (422, "Invalid", 'metadata.annotations: Invalid value: "a/b/c"'),
+    ),
+    (
+        "POST",
+        "/api/v1/namespaces/default/configmaps",
         b'{"metadata": {"name": "deep"}, "data": {}, "x": '
         + b'{"a": ' * 300
         + b"1"
@@ -530,6 +564,21 @@ def test_a_continue_token_of_a_pod_list_is_400_on_a_configmap_list(core: Any) ->
         "continue key is not valid: it continues a list of pods in all namespaces, "
         "not of configmaps in all namespaces"
     )
+
+
+def test_labels_and_annotations_kube_accepts_are_stored(
+    core: Any, namespace: str
+) -> None:
+    labels = {"example.com/Tier": "", "a.b_c-d": "X.y_z-1", "n" * 63: "v" * 63}
+    annotations = {"Example.com/Note": "any text at all: {} / ?"}
+    body = V1ConfigMap(
+        metadata=V1ObjectMeta(name="kept", labels=labels, annotations=annotations)
+    )
+
+    core.create_namespaced_config_map(namespace, body)
+
+    read = core.read_namespaced_config_map("kept", namespace)
+    assert (_meta(read).labels, _meta(read).annotations) == (labels, annotations)
 
 
 def test_an_oversized_body_is_413(raw: Raw) -> None:
