@@ -9,7 +9,6 @@ They sit behind the same bearer token as the API.
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +17,7 @@ from aiohttp import web
 
 from harness.apiserver import status as errors
 from harness.apiserver.handlers import json_response, read_json
+from harness.apiserver.list_options import whole_number
 from harness.workload import churn
 
 if TYPE_CHECKING:
@@ -27,9 +27,6 @@ logger = logging.getLogger(__name__)
 
 PREFIX = "/leakhunt/v1"
 """Where the control endpoints live."""
-
-_WHOLE_NUMBER = re.compile(r"[0-9]{1,18}")
-"""A query value read as a whole number: ASCII digits, few enough for any int."""
 
 
 def _reply(document: Any) -> web.Response:
@@ -76,15 +73,15 @@ async def _state(simulator: Simulator, request: web.Request) -> Any:
 
 
 def _whole_number(request: web.Request, name: str, meaning: str) -> int | None:
-    # NB: str.isdigit() is true of digits int() cannot read, such as "²".
     text = request.query.get(name)
     if text is None:
         return None
-    if not _WHOLE_NUMBER.fullmatch(text):
+    number = whole_number(text)
+    if number is None:
         raise errors.bad_request(
             f"{name}: expected {meaning}, a whole number such as 120, got {text!r}"
         )
-    return int(text)
+    return number
 
 
 async def _audit(simulator: Simulator, request: web.Request) -> Any:

@@ -26,12 +26,12 @@ from harness.apiserver import status as errors
 from harness.apiserver.audit import Audit, AuditRecord, new_record
 from harness.apiserver.faults import Faults
 from harness.apiserver.handlers import (
-    TRUE_VALUES,
     ResourceHandlers,
     error_response,
     json_response,
     request_header,
 )
+from harness.apiserver.list_options import TRUE_VALUES
 from harness.apiserver.pagination import Paginator
 from harness.apiserver.routing import parse_target
 from harness.apiserver.store import DEFAULT_COMPACTION_WINDOW, Store

@@ -23,12 +23,8 @@ from aiohttp import web
 
 from harness.apiserver import status as errors
 from harness.apiserver.audit import AuditRecord
-from harness.apiserver.handlers import (
-    JSON,
-    ListOptions,
-    parse_list_options,
-    request_header,
-)
+from harness.apiserver.handlers import JSON, request_header
+from harness.apiserver.list_options import ListOptions, parse_list_options
 from harness.apiserver.routing import Target
 from harness.apiserver.store import Store
 from harness.apiserver.tables import table, wants_table
