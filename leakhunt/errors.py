@@ -23,3 +23,23 @@ class UsageError(LeakhuntError):
     """
 
     exit_code = EXIT_USAGE
+
+
+class AccessDenied(LeakhuntError):
+    """The API server refused leakhunt's credentials (401) or forbade one of
+    its requests (403).
+
+    A usage error: the kubeconfig's user, or its RBAC, is what needs fixing.
+    The message names the verb, the resource and the permission needed.
+    """
+
+    exit_code = EXIT_USAGE
+
+
+class ServerGone(LeakhuntError):
+    """The API server at ``host`` stopped answering, for ``reason``."""
+
+    def __init__(self, host: str, reason: str) -> None:
+        super().__init__(f"the API server at {host} stopped answering: {reason}")
+        self.host = host
+        self.reason = reason

@@ -11,10 +11,11 @@ give (open watches with their URLs, the request audit).
 from __future__ import annotations
 
 import copy
+import json
 import logging
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +30,7 @@ from harness.errors import ServerError
 from harness.lifecycle.context import load_configuration
 from harness.workload import seed
 from harness.workload.control import Control
+from leakhunt.errors import AccessDenied, LeakhuntError
 
 if TYPE_CHECKING:
     from leakhunt.soak import SoakOptions
@@ -88,13 +90,19 @@ class World:
 
 
 @contextmanager
-def open_world(options: SoakOptions) -> Iterator[World]:
-    """Start the simulator, or connect to the cluster of ``options.kubeconfig``."""
+def open_world(
+    options: SoakOptions, *, before_writes: Callable[[], None] = lambda: None
+) -> Iterator[World]:
+    """Start the simulator, or connect to the cluster of ``options.kubeconfig``.
+
+    On a cluster, ``before_writes`` runs once the cluster has answered and
+    before leakhunt creates anything there: what it raises leaves no trace.
+    """
     if options.kubeconfig is None:
         with _simulated(options) as world:
             yield world
     else:
-        with _cluster(options, options.kubeconfig) as world:
+        with _cluster(options, options.kubeconfig, before_writes) as world:
             yield world
 
 
@@ -119,34 +127,108 @@ def _simulated(options: SoakOptions) -> Iterator[World]:
 
 
 @contextmanager
-def _cluster(options: SoakOptions, kubeconfig: Path) -> Iterator[World]:
+def _cluster(
+    options: SoakOptions, kubeconfig: Path, before_writes: Callable[[], None]
+) -> Iterator[World]:
     configuration = load_configuration(kubeconfig, options.context)
     version = _reach(configuration)
+    host = configuration.host
+    before_writes()
 
     with kubernetes.client.ApiClient(configuration) as api:
         # NB: leakhunt works in a namespace of its own and removes it at the
         # end, so a soak never touches the cluster's existing objects.
         namespace = f"leakhunt-{secrets.token_hex(4)}"
         core = kubernetes.client.CoreV1Api(api)
-        core.create_namespace(
-            kubernetes.client.V1Namespace(
-                metadata=kubernetes.client.V1ObjectMeta(name=namespace)
+        with _refusals(host, "create", "namespaces", "cluster-wide"):
+            core.create_namespace(
+                kubernetes.client.V1Namespace(
+                    metadata=kubernetes.client.V1ObjectMeta(name=namespace)
+                )
             )
-        )
-        logger.info("Created namespace %s on %s.", namespace, configuration.host)
+        logger.info("Created namespace %s on %s.", namespace, host)
         try:
-            _seed_cluster(core, namespace, options.objects)
+            with _refusals(host, "create", "pods", f"in namespace {namespace}"):
+                _seed_cluster(core, namespace, options.objects)
             yield World(
                 configuration=configuration,
                 kubeconfig=kubeconfig,
                 namespace=namespace,
-                description=f"cluster {configuration.host} (Kubernetes "
-                f"{version.git_version})",
+                description=f"cluster {host} (Kubernetes {version.git_version})",
                 kube_context=options.context,
             )
         finally:
+            _delete_namespace(core, namespace, host)
+
+
+NEEDED_RBAC = (
+    "create and delete on namespaces, create on pods, and get on the /metrics "
+    "non-resource URL"
+)
+"""What a soak on a real cluster asks of the kubeconfig's user, beyond what
+the controller itself needs."""
+
+
+@contextmanager
+def _refusals(host: str, verb: str, resource: str, where: str) -> Iterator[None]:
+    """Turn the API server's refusal of ``verb`` on ``resource`` into one line.
+
+    401 and 403 are the user's to fix (credentials, RBAC): exit code 2. Any
+    other status, or a server that stops answering, is a failed run: 3.
+    """
+    what = f"{verb} {resource} {where}"
+    try:
+        yield
+    except ApiException as exc:
+        denied = _denied(host, what, exc.status)
+        if denied is not None:
+            raise denied from None
+        raise ServerError(
+            f"the API server at {host} answered {exc.status} {exc.reason} when "
+            f"leakhunt tried to {what}: {_status_message(exc)}"
+        ) from None
+    except (HTTPError, OSError) as exc:
+        raise ServerError(
+            f"the API server at {host} stopped answering when leakhunt tried to "
+            f"{what}: {_short(exc)}"
+        ) from None
+
+
+def _denied(host: str, what: str, status: int | None) -> AccessDenied | None:
+    """The error for a 401 or a 403, naming what to fix; None for other codes."""
+    if status == 401:
+        return AccessDenied(
+            f"the API server at {host} answered 401 Unauthorized when leakhunt "
+            f"tried to {what}; check the token or credentials of the kubeconfig's "
+            "user"
+        )
+    if status == 403:
+        return AccessDenied(
+            f"the API server at {host} answered 403 Forbidden when leakhunt tried "
+            f"to {what}; give the kubeconfig's user RBAC permission for "
+            f"{NEEDED_RBAC}"
+        )
+    return None
+
+
+def _delete_namespace(
+    core: kubernetes.client.CoreV1Api, namespace: str, host: str
+) -> None:
+    """Delete leakhunt's namespace; a failure is a warning that names it."""
+    try:
+        with _refusals(host, "delete", "namespaces", namespace):
             core.delete_namespace(namespace, propagation_policy="Background")
-            logger.info("Deleted namespace %s.", namespace)
+    except (LeakhuntError, ServerError) as exc:
+        logger.warning(
+            "Namespace %s is left behind on %s: %s. Delete it with "
+            "'kubectl delete namespace %s'.",
+            namespace,
+            host,
+            exc,
+            namespace,
+        )
+        return
+    logger.info("Deleted namespace %s.", namespace)
 
 
 UNSCHEDULABLE = {"leakhunt.dev/never-schedule": "true"}
@@ -174,6 +256,7 @@ def _reach(
     configuration: kubernetes.client.Configuration,
 ) -> kubernetes.client.VersionInfo:
     """The cluster's version, or a one-line error when it cannot be reached."""
+    host = configuration.host
     # NB: one attempt only: the client's default retries would log a warning
     # per retry before the error that says it all.
     probe = copy.copy(configuration)
@@ -183,12 +266,31 @@ def _reach(
             return kubernetes.client.VersionApi(api).get_code(
                 _request_timeout=REACH_TIMEOUT
             )
-        except (ApiException, HTTPError, OSError) as exc:
-            raise ServerError(
-                f"could not reach the API server at {configuration.host}: "
-                f"{_short(exc)}; check the cluster is up and --context is right"
-            ) from exc
+        except ApiException as exc:
+            denied = _denied(host, "read its version", exc.status)
+            if denied is not None:
+                raise denied from None
+            reason = f"{exc.status} {exc.reason}"
+        except (HTTPError, OSError) as exc:
+            reason = _short(exc)
+    raise ServerError(
+        f"could not reach the API server at {host}: {reason}; check the cluster "
+        "is up and --context is right"
+    )
 
 
-def _short(exc: BaseException) -> str:
-    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+def _status_message(exc: ApiException) -> str:
+    """The message of the ``metav1.Status`` an error carries, or its reason."""
+    try:
+        status = json.loads(exc.body or "")
+    except ValueError:
+        return str(exc.reason)
+    if not isinstance(status, dict):
+        return str(exc.reason)
+    return str(status.get("message") or exc.reason)
+
+
+def _short(exc: object) -> str:
+    reason = getattr(exc, "reason", None)
+    text = str(reason if isinstance(exc, HTTPError) and reason else exc)
+    return text.splitlines()[0] if text else type(exc).__name__

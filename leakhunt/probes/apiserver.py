@@ -11,7 +11,9 @@ counted against the controller's memory.
 
 from __future__ import annotations
 
+import copy
 import logging
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -20,7 +22,7 @@ from kubernetes.client.exceptions import ApiException
 from prometheus_client.parser import text_string_to_metric_families
 from urllib3.exceptions import HTTPError
 
-from leakhunt.errors import LeakhuntError
+from leakhunt.errors import AccessDenied, LeakhuntError, ServerGone
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +34,13 @@ REQUESTS_METRIC = "apiserver_request"
 
 WATCHERS_METRIC = "apiserver_registered_watchers"
 LONGRUNNING_METRIC = "apiserver_longrunning_requests"
+
+METRICS_ATTEMPTS = 3
+"""Tries of ``/metrics`` before the server counts as gone: a real cluster's
+load balancer may drop one connection without the server being down."""
+
+RETRY_DELAY = 0.5
+"""Seconds between two tries of ``/metrics``."""
 
 
 RequestKey = tuple[str, str, str]
@@ -100,11 +109,27 @@ class ApiServerProbe:
     """
 
     def __init__(self, configuration: kubernetes.client.Configuration) -> None:
-        self._client = kubernetes.client.ApiClient(configuration)
+        # NB: urllib3 would log a warning per retry; the probe retries itself.
+        quiet = copy.copy(configuration)
+        quiet.retries = False
+        self._client = kubernetes.client.ApiClient(quiet)
         self._host = configuration.host
 
     def read(self) -> ServerReading:
-        """Fetch and parse ``/metrics`` now."""
+        """Fetch and parse ``/metrics`` now.
+
+        A server that does not answer is asked again, up to
+        :data:`METRICS_ATTEMPTS` times, before it counts as gone.
+        """
+        for _ in range(METRICS_ATTEMPTS - 1):
+            try:
+                return self._read()
+            except ServerGone as exc:
+                logger.info("%s; asking again.", exc)
+                time.sleep(RETRY_DELAY)
+        return self._read()
+
+    def _read(self) -> ServerReading:
         method, url, headers, body, _ = self._client.param_serialize(
             "GET",
             "/metrics",
@@ -120,20 +145,43 @@ class ApiServerProbe:
                 _request_timeout=METRICS_TIMEOUT,
             )
             response.read()
-        except (ApiException, HTTPError, OSError) as exc:
-            raise LeakhuntError(
-                f"could not read the API server's metrics at {self._host}/metrics: "
-                f"{exc}; leakhunt needs the 'get' verb on the /metrics "
-                "non-resource URL"
-            ) from exc
+        except ApiException as exc:
+            raise _refused(self._host, exc.status) from exc
+        except (HTTPError, OSError) as exc:
+            raise ServerGone(self._host, _short(exc)) from exc
         if response.status != 200:
-            raise LeakhuntError(
-                f"the API server at {self._host} answered /metrics with HTTP "
-                f"{response.status}; leakhunt needs the 'get' verb on the "
-                "/metrics non-resource URL"
-            )
+            raise _refused(self._host, response.status)
         return parse_metrics((response.data or b"").decode("utf-8", errors="replace"))
 
     def close(self) -> None:
         """Release the client and its connections."""
         self._client.close()
+
+
+def _refused(host: str, status: int | None) -> LeakhuntError:
+    """The one-line error for an answer other than 200 to ``GET /metrics``."""
+    if status == 401:
+        return AccessDenied(
+            f"the API server at {host} answered GET /metrics with 401 Unauthorized;"
+            " check the token or credentials of the kubeconfig's user"
+        )
+    if status == 403:
+        return AccessDenied(
+            f"the API server at {host} answered GET /metrics with 403 Forbidden;"
+            " leakhunt needs the 'get' verb on the /metrics non-resource URL"
+            " (a ClusterRole rule: nonResourceURLs: [/metrics], verbs: [get])"
+        )
+    return LeakhuntError(
+        f"the API server at {host} answered GET /metrics with HTTP {status}; "
+        "leakhunt reads the server's side of each cycle from it"
+    )
+
+
+def _short(exc: BaseException) -> str:
+    """The first line of an error, without urllib3's repr of the connection."""
+    reason = getattr(exc, "reason", None)
+    text = str(reason if reason is not None else exc)
+    text = text.splitlines()[0] if text else type(exc).__name__
+    if text.startswith(("HTTPConnection(", "HTTPSConnection(")):
+        text = text.partition("): ")[2] or text
+    return text

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import kubernetes.client
 import pytest
 
 from harness.apiserver.process import SimulatorProcess
-from leakhunt.errors import LeakhuntError
+from harness.errors import EXIT_USAGE
+from leakhunt.errors import AccessDenied, ServerGone
 from leakhunt.probes.apiserver import ApiServerProbe, parse_metrics
 
 METRICS = """\
@@ -55,11 +58,38 @@ def test_the_simulator_counts_the_requests_a_client_makes() -> None:
     assert after.requests_since(before)[("LIST", "pods", "namespace")] == 1
 
 
-def test_a_server_without_metrics_is_a_clear_error() -> None:
+def test_a_server_that_does_not_answer_is_said_to_have_stopped_answering() -> None:
     configuration = kubernetes.client.Configuration(host="http://127.0.0.1:9")
     configuration.retries = False
     probe = ApiServerProbe(configuration)
 
-    with pytest.raises(LeakhuntError, match=r"metrics at http://127.0.0.1:9/metrics"):
+    with pytest.raises(ServerGone) as caught:
         probe.read()
     probe.close()
+
+    message = str(caught.value)
+    assert message.startswith("the API server at http://127.0.0.1:9 stopped answering")
+    assert "Connection refused" in message
+    assert "/metrics" not in message
+
+
+@pytest.mark.parametrize(
+    ("status", "message"),
+    [
+        (403, "leakhunt needs the 'get' verb on the /metrics non-resource URL"),
+        (401, "check the token or credentials of the kubeconfig's user"),
+    ],
+)
+def test_a_server_that_refuses_metrics_says_what_permission_is_missing(
+    refusing_cluster: Any, status: int, message: str
+) -> None:
+    cluster = refusing_cluster({("GET", "/metrics"): status})
+    probe = ApiServerProbe(kubernetes.client.Configuration(host=cluster.url))
+
+    with pytest.raises(AccessDenied) as caught:
+        probe.read()
+    probe.close()
+
+    assert caught.value.exit_code == EXIT_USAGE
+    assert f"answered GET /metrics with {status}" in str(caught.value)
+    assert message in str(caught.value)
