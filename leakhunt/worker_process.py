@@ -1,9 +1,12 @@
 """The conductor's handle on a worker process: start, one cycle, details, stop.
 
-Each cycle gets a deadline. A worker that misses it is asked for a stack dump
-(``SIGUSR1``; :mod:`faulthandler` writes every thread's stack to the worker's
-log) and killed; one that exits mid-cycle is a crash. Both become findings
-with the tail of the worker's log as evidence, and the soak ends cleanly.
+Each cycle gets a deadline: the longest its scenario can take, plus a margin.
+The worker says which phase of the cycle it is in (start, sync, scenario,
+stop, sample), so a worker that misses the deadline is reported by where it
+hung. It is asked for a stack dump (``SIGUSR1``; :mod:`faulthandler` writes
+every thread's stack to the worker's log) and killed with every process it
+started; one that exits mid-cycle is a crash. Both become findings with the
+tail of the worker's log as evidence, and the soak ends cleanly.
 """
 
 from __future__ import annotations
@@ -19,11 +22,21 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from harness.errors import EXIT_RUN_FAILED, EXIT_USAGE, ConfigurationError
+from harness.errors import EXIT_USAGE, ConfigurationError
+from harness.lifecycle.scenarios import Phase, get_scenario
 from leakhunt.channel import ChannelClosed, ChannelTimeout, Receiver, send
 from leakhunt.errors import LeakhuntError
 from leakhunt.report.model import STOP_TIMEOUT, Finding
-from leakhunt.worker import DETAILS, FATAL, READY, SAMPLE, WorkerSpec
+from leakhunt.worker import (
+    CHECK_OPTION,
+    DETAILS,
+    FATAL,
+    PHASE,
+    READY,
+    SAMPLE,
+    SAMPLING,
+    WorkerSpec,
+)
 
 if TYPE_CHECKING:
     from leakhunt.soak import SoakOptions
@@ -33,6 +46,24 @@ logger = logging.getLogger(__name__)
 
 WORKER_CRASH = "worker-crash"
 """The finding kind of a worker that exited in the middle of a cycle."""
+
+START_TIMEOUT = "start-timeout"
+"""The finding kind of a controller whose creation, start() or sync never
+returned, so that the worker missed the cycle's deadline."""
+
+HUNG_IN = {
+    Phase.START: "in the controller's creation or start()",
+    Phase.SYNC: "waiting for the controller's sync (its wait_for_sync() or"
+    " has_synced())",
+    Phase.SCENARIO: "in the scenario's work between the sync and the stop",
+    Phase.STOP: "stopping the controller",
+    Phase.CHILD: "running the controller's child processes",
+    SAMPLING: "collecting garbage and sampling after the stop",
+}
+"""Where a worker that missed its deadline was, by the last phase it named."""
+
+CHECK_TIMEOUT = 120.0
+"""Seconds to import the target in a throwaway process before the world is made."""
 
 READY_TIMEOUT = 120.0
 """Seconds for the worker to import the target and its dependencies."""
@@ -69,9 +100,18 @@ class WorkerFailed(LeakhuntError):
 
 
 class WorkerHung(WorkerFailed):
-    """The worker missed a cycle's deadline and was killed."""
+    """The worker missed a cycle's deadline and was killed.
 
-    kind = STOP_TIMEOUT
+    The kind says where: ``start-timeout`` when it hung creating, starting or
+    syncing the controller, ``stop-timeout`` anywhere after that.
+    """
+
+    def __init__(self, message: str, log_tail: str, phase: str | None) -> None:
+        super().__init__(message, log_tail)
+        self.phase = phase
+        self.kind = (
+            START_TIMEOUT if phase in (Phase.START, Phase.SYNC, None) else STOP_TIMEOUT
+        )
 
 
 class WorkerCrashed(WorkerFailed):
@@ -94,6 +134,7 @@ class WorkerProcess:
         self._commands = commands
         self._results = results
         self._cycle_deadline = cycle_deadline
+        self._phase: str | None = None
 
     @classmethod
     @contextmanager
@@ -149,14 +190,12 @@ class WorkerProcess:
         os.close(command_read)
         os.close(result_write)
 
-        # A restart scenario stops twice; the stop deadline counts for each.
-        deadline = options.sync_timeout + 3 * options.stop_timeout + CYCLE_MARGIN
         worker = cls(
             process,
             os.fdopen(command_write, "wb"),
             Receiver(result_read),
             log_path,
-            deadline,
+            cycle_deadline(options),
         )
         try:
             worker._wait_ready()
@@ -173,11 +212,11 @@ class WorkerProcess:
                 f"see {self.log_path}"
             ) from exc
         except ChannelClosed as exc:
-            error = LeakhuntError(
-                f"the worker exited before it was ready:\n{self.log_tail()}"
-            )
-            error.exit_code = EXIT_RUN_FAILED
-            raise error from exc
+            code = self.process.wait(timeout=10)
+            raise LeakhuntError(
+                f"the worker exited with code {code} before it was ready"
+                f"{_colon(_last_line(self.log_tail()))}; see {self.log_path}"
+            ) from exc
 
         _raise_if_fatal(message)
         if message["type"] != READY:
@@ -188,16 +227,19 @@ class WorkerProcess:
 
     def cycle(self, index: int) -> dict[str, Any]:
         """Run cycle ``index`` in the worker and return its sample message."""
+        self._phase = None
         try:
             send(self._commands, {"command": "cycle"})
             message = self._receive(SAMPLE, self._cycle_deadline)
         except ChannelTimeout:
             self._dump_stacks()
+            where = HUNG_IN.get(self._phase or Phase.START, f"in {self._phase}")
             raise WorkerHung(
-                f"the worker did not finish the cycle within "
-                f"{self._cycle_deadline:.0f} s and was killed; the stacks of its "
-                "threads are in the evidence",
+                f"the worker was still {where} when the cycle's deadline of "
+                f"{self._cycle_deadline:.0f} s passed and was killed; the stacks "
+                "of its threads are in the evidence",
                 self.log_tail(),
+                self._phase,
             ) from None
         except (ChannelClosed, BrokenPipeError):
             code = self.process.wait(timeout=5)
@@ -221,17 +263,30 @@ class WorkerProcess:
         return details
 
     def _receive(self, kind: str, timeout: float) -> dict[str, Any]:
-        message = self._results.receive(timeout)
-        _raise_if_fatal(message)
-        if message.get("type") != kind:
-            raise ChannelClosed
-        return message
+        deadline = time.monotonic() + timeout
+        while True:
+            message = self._results.receive(max(0.0, deadline - time.monotonic()))
+            _raise_if_fatal(message)
+            if message.get("type") == PHASE:
+                self._phase = str(message["phase"])
+                continue
+            if message.get("type") != kind:
+                raise ChannelClosed
+            return message
 
     def _dump_stacks(self) -> None:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGUSR1)
             time.sleep(DUMP_WAIT)
-        self.process.kill()
+        self._kill_group()
+
+    def _kill_group(self) -> None:
+        """Kill the worker and every process it started (the signal scenario's
+        children, whatever the controller ran), then reap the worker."""
+        # NB: the worker leads a session of its own, so its process group has
+        # its pid; killpg reaches members whose parent has already died.
+        with suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait()
 
     def log_tail(self) -> str:
@@ -243,7 +298,8 @@ class WorkerProcess:
         return "\n".join(lines[-LOG_TAIL_LINES:])
 
     def stop(self) -> None:
-        """Ask the worker to exit, and kill it if it does not."""
+        """Ask the worker to exit, kill it if it does not, and kill whatever it
+        left running."""
         if self.process.poll() is None:
             with suppress(BrokenPipeError, ValueError):
                 send(self._commands, {"command": "exit"})
@@ -251,11 +307,79 @@ class WorkerProcess:
             self.process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             logger.warning("Worker %d did not exit; killing it.", self.process.pid)
-            self.process.kill()
-            self.process.wait()
+        else:
+            if _group_alive(self.process.pid):
+                logger.warning(
+                    "Processes started in worker %d were still running after it "
+                    "exited; killing them.",
+                    self.process.pid,
+                )
+        self._kill_group()
         for close in (self._commands.close, self._results.close):
             with suppress(OSError):
                 close()
+
+
+def cycle_deadline(options: SoakOptions) -> float:
+    """Seconds a worker may take for one cycle of ``options``'s scenario."""
+    scenario = get_scenario(options.scenario)
+    longest = scenario.longest_cycle(
+        sync_timeout=options.sync_timeout, stop_timeout=options.stop_timeout
+    )
+    return longest + CYCLE_MARGIN
+
+
+def check_target(target: str) -> None:
+    """Import ``target`` in a throwaway worker and raise its one-line error.
+
+    The conductor never imports the code under test itself; this lets a
+    mistyped target be refused before anything is created on a cluster.
+    """
+    try:
+        completed = subprocess.run(
+            [sys.executable, "-m", "leakhunt.worker", CHECK_OPTION, target],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=CHECK_TIMEOUT,
+            check=False,
+            start_new_session=True,
+        )
+    except subprocess.TimeoutExpired:
+        raise ConfigurationError(
+            f"importing {target!r} took more than {CHECK_TIMEOUT:.0f} s; a"
+            " target's module should not do its work at import"
+        ) from None
+    if completed.returncode == 0:
+        return
+
+    # NB: the target's module may print while importing; the error is the
+    # last line.
+    message = _last_line(completed.stdout.decode(errors="replace"))
+    if completed.returncode == EXIT_USAGE and message:
+        raise ConfigurationError(message)
+    stderr = _last_line(completed.stderr.decode(errors="replace"))
+    raise LeakhuntError(
+        f"checking the target {target!r} failed with exit code "
+        f"{completed.returncode}{_colon(stderr)}"
+    )
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
+
+
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1] if lines else ""
+
+
+def _colon(text: str) -> str:
+    """``": text"`` to end a sentence with, or nothing for no text."""
+    return f": {text}" if text else ""
 
 
 def _raise_if_fatal(message: dict[str, Any]) -> None:
