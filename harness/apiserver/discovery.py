@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from harness.apiserver.resources import VERBS, ResourceRegistry, ResourceType
+from harness.apiserver.resources import ResourceRegistry, ResourceType
 
 logger = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ def _resource(resource: ResourceType) -> dict[str, Any]:
         "singularName": resource.singular,
         "namespaced": resource.namespaced,
         "kind": resource.kind,
-        "verbs": list(VERBS),
+        "verbs": list(resource.verbs),
     }
     if resource.short_names:
         entry["shortNames"] = list(resource.short_names)

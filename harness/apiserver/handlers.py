@@ -7,7 +7,9 @@ Watch streams live in :mod:`harness.apiserver.streaming`.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -28,6 +30,13 @@ from harness.apiserver.tables import table, wants_table
 logger = logging.getLogger(__name__)
 
 JSON = "application/json"
+
+FUTURE_REVISION_WAIT = 3.0
+"""Seconds a read from a future resourceVersion waits for it before the 504,
+as kube-apiserver's watch cache waits."""
+
+FUTURE_REVISION_POLL = 0.05
+"""Seconds between looks at the store's revision while waiting for one."""
 
 _RETURNS_DELETED_OBJECT = {("", "pods"), ("", "services"), ("", "namespaces")}
 """Resources whose DELETE answers with the object rather than a Status, as in kube."""
@@ -65,9 +74,28 @@ def json_response(body: bytes, status: int = 200) -> web.Response:
 def error_response(error: errors.ApiError) -> web.Response:
     """Return the Status response of an API error."""
     response = json_response(error.body(), error.code)
-    if error.code == 429:
-        response.headers["Retry-After"] = "1"
+    retry_after = error.retry_after_seconds
+    if retry_after is None and error.code == 429:
+        retry_after = 1
+    if retry_after is not None:
+        response.headers["Retry-After"] = str(retry_after)
     return response
+
+
+async def wait_for_revision(store: Store, revision: int | None) -> None:
+    """Wait briefly for the store to reach ``revision``, or raise the 504.
+
+    NB: kube-apiserver's watch cache, asked for a resourceVersion newer than
+    it holds, waits a few seconds for it to arrive, then answers 504 "Too
+    large resource version" with a retry delay; a LIST and a WATCH alike.
+    """
+    if revision is None or revision <= store.revision:
+        return
+    deadline = time.monotonic() + FUTURE_REVISION_WAIT
+    while store.revision < revision:
+        if time.monotonic() >= deadline:
+            raise errors.too_large_resource_version(revision, store.revision)
+        await asyncio.sleep(FUTURE_REVISION_POLL)
 
 
 async def read_json(
@@ -192,6 +220,8 @@ class ResourceHandlers:
     async def _list(self, request: web.Request, target: Target) -> web.StreamResponse:
         resource = target.resource
         options = parse_list_options(request.query, resource, None)
+        if not options.continue_token:
+            await wait_for_revision(self.store, options.resource_version)
         page = self._page(target, options)
 
         metadata: dict[str, Any] = {"resourceVersion": str(page.revision)}
@@ -244,12 +274,6 @@ class ResourceHandlers:
             # NB: the store keeps only the present; an exact read of the past
             # is answered as kube-apiserver answers one that etcd has compacted.
             raise errors.gone(f"too old resource version: {rv} ({current})")
-        if rv is not None and rv > current:
-            raise errors.ApiError(
-                504,
-                "Timeout",
-                f"Too large resource version: {rv}, current: {current}",
-            )
 
         items = self.store.list(
             target.resource,

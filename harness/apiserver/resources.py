@@ -21,7 +21,7 @@ VERBS = (
     "update",
     "watch",
 )
-"""The verbs every served resource answers, as discovery lists them."""
+"""The verbs served resources answer, as discovery lists them."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +58,15 @@ class ResourceType:
     def supported_fields(self) -> tuple[str, ...]:
         """Every field selector the resource supports."""
         return FIELD_SELECTORS_ALWAYS + self.fields
+
+    @property
+    def verbs(self) -> tuple[str, ...]:
+        """The verbs it answers, as discovery lists them."""
+        if self.key == ("", "namespaces"):
+            # NB: kube-apiserver has no deletecollection of namespaces: one
+            # request could otherwise empty the cluster.
+            return tuple(verb for verb in VERBS if verb != "deletecollection")
+        return VERBS
 
     @property
     def list_kind(self) -> str:

@@ -82,8 +82,10 @@ def parse_target(
         raise errors.path_not_found(path)
 
     verb = _verb(method, name, watch_path or watch_param)
-    if verb is None or (
-        subresource is not None and verb not in ("get", "update", "patch")
+    if (
+        verb is None
+        or verb not in resource.verbs
+        or (subresource is not None and verb not in ("get", "update", "patch"))
     ):
         raise errors.method_not_allowed(method, path)
     return Target(resource, namespace, name, subresource, verb)

@@ -27,6 +27,7 @@ class ApiError(Exception):
         group: str | None = None,
         kind: str | None = None,
         causes: list[dict[str, str]] | None = None,
+        retry_after_seconds: int | None = None,
     ) -> None:
         super().__init__(message)
         self.code = code
@@ -36,6 +37,8 @@ class ApiError(Exception):
         self.group = group
         self.kind = kind
         self.causes = causes
+        self.retry_after_seconds = retry_after_seconds
+        """When the client may retry; also sent as the Retry-After header."""
 
     def status(self) -> dict[str, Any]:
         """Return the ``metav1.Status`` object that describes this error."""
@@ -48,6 +51,8 @@ class ApiError(Exception):
             details["kind"] = self.kind
         if self.causes:
             details["causes"] = self.causes
+        if self.retry_after_seconds is not None:
+            details["retryAfterSeconds"] = self.retry_after_seconds
 
         status: dict[str, Any] = {
             "kind": "Status",
@@ -137,6 +142,16 @@ def invalid(kind: str, group: str, name: str, field: str, detail: str) -> ApiErr
 def bad_request(message: str) -> ApiError:
     """Return the 400 for a request the server cannot make sense of."""
     return ApiError(400, "BadRequest", message)
+
+
+def too_large_resource_version(requested: int, current: int) -> ApiError:
+    """Return the 504 for a read from a resourceVersion the server has not reached."""
+    return ApiError(
+        504,
+        "Timeout",
+        f"Timeout: Too large resource version: {requested}, current: {current}",
+        retry_after_seconds=1,
+    )
 
 
 def gone(message: str) -> ApiError:

@@ -23,7 +23,7 @@ from aiohttp import web
 
 from harness.apiserver import status as errors
 from harness.apiserver.audit import AuditRecord
-from harness.apiserver.handlers import JSON, request_header
+from harness.apiserver.handlers import JSON, request_header, wait_for_revision
 from harness.apiserver.list_options import ListOptions, parse_list_options
 from harness.apiserver.routing import Target
 from harness.apiserver.store import Store
@@ -153,6 +153,7 @@ class WatchStreams:
             )
         record.label_selector = options.label_text
         record.field_selector = options.field_text
+        await wait_for_revision(self.store, options.resource_version)
 
         watcher = self._open(request, target, options)
         response = web.StreamResponse(headers={"Content-Type": JSON})

@@ -91,7 +91,7 @@ def raw(simulator: SimulatorProcess) -> Raw:
             **(headers or {}),
         }
         response = urllib3.request(
-            method, simulator.url + path, body=body, headers=sent
+            method, simulator.url + path, body=body, headers=sent, timeout=30
         )
         return response.status, orjson.loads(response.data)
 

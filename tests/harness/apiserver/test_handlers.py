@@ -524,6 +524,18 @@ CASES = [
         (405, "MethodNotAllowed", "PUT"),
     ),
     (
+        "DELETE",
+        "/api/v1/namespaces",
+        None,
+        (405, "MethodNotAllowed", "does not allow DELETE on /api/v1/namespaces"),
+    ),
+    (
+        "GET",
+        "/api/v1/pods?resourceVersion=999999999",
+        None,
+        (504, "Timeout", "Timeout: Too large resource version: 999999999, current:"),
+    ),
+    (
         "PATCH",
         "/api/v1/namespaces/default/configmaps/x",
         b"{}",

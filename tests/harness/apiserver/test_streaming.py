@@ -246,17 +246,27 @@ def test_a_watch_the_client_closes_leaves_the_registry(
     assert ours() == []
 
 
+def _timed_get(
+    simulator: SimulatorProcess, path: str
+) -> tuple[urllib3.BaseHTTPResponse, float]:
+    """GET by hand, reading the whole answer; return it and the seconds it took."""
+    started = time.monotonic()
+    response = urllib3.request(
+        "GET",
+        simulator.url + path,
+        headers={"Authorization": f"Bearer {simulator.token}"},
+        timeout=30,
+    )
+    return response, time.monotonic() - started
+
+
 def test_the_server_ends_a_watch_at_its_own_timeout_with_a_last_bookmark() -> None:
     with SimulatorProcess(extra_args=("--watch-timeout", "1s")) as simulator:
-        started = time.monotonic()
-        response = urllib3.request(
-            "GET",
-            f"{simulator.url}/api/v1/namespaces/leakhunt-0/configmaps"
+        response, elapsed = _timed_get(
+            simulator,
+            "/api/v1/namespaces/leakhunt-0/configmaps"
             "?watch=1&resourceVersion=1&allowWatchBookmarks=true",
-            headers={"Authorization": f"Bearer {simulator.token}"},
-            timeout=30,
         )
-        elapsed = time.monotonic() - started
 
     lines = [json.loads(line) for line in response.data.splitlines()]
     assert response.status == 200
@@ -390,3 +400,49 @@ def test_a_watch_expired_while_writing_to_a_slow_client_still_ends_with_410(
     assert [line["object"]["metadata"]["name"] for line in lines[:-1]] == names
     assert lines[-1]["type"] == "ERROR"
     assert lines[-1]["object"]["code"] == 410
+
+
+def test_a_watch_from_a_resource_version_not_yet_reached_is_504_after_a_wait(
+    simulator: SimulatorProcess,
+) -> None:
+    response, waited = _timed_get(
+        simulator,
+        "/api/v1/namespaces/leakhunt-0/pods?watch=1&resourceVersion=999999999",
+    )
+
+    status = json.loads(response.data)
+    assert (response.status, status["kind"], status["reason"]) == (
+        504,
+        "Status",
+        "Timeout",
+    )
+    assert status["message"].startswith("Timeout: Too large resource version: 9999")
+    assert status["details"] == {"retryAfterSeconds": 1}
+    assert response.headers["Retry-After"] == "1"
+    assert 2.5 < waited < 10
+
+
+def test_a_watch_from_a_resource_version_reached_while_it_waits_starts_there(
+    core: CoreV1Api, namespace: str, watch_events: WatchEvents
+) -> None:
+    listed = core.list_namespaced_config_map(namespace)
+    next_revision = str(int(_rv(listed)) + 1)
+    events: list[dict[str, Any]] = []
+    watching = threading.Thread(
+        target=lambda: events.extend(
+            watch_events(
+                core.list_namespaced_config_map,
+                namespace,
+                resource_version=next_revision,
+                timeout_seconds=2,
+            )
+        )
+    )
+    watching.start()
+    time.sleep(0.5)
+
+    core.create_namespaced_config_map(namespace, _config_map("first"))
+    core.create_namespaced_config_map(namespace, _config_map("second"))
+    watching.join()
+
+    assert _seen(events) == [("ADDED", "second")]
