@@ -112,7 +112,12 @@ def detect_warmup(
 
 
 def plateau_start(
-    x: FloatArray, y: FloatArray, *, rate: float, min_points: int
+    x: FloatArray,
+    y: FloatArray,
+    *,
+    min_growth: float,
+    min_points: int,
+    confidence: float = 0.95,
 ) -> int | None:
     """Return where growth stopped, or None when the series keeps growing.
 
@@ -120,14 +125,20 @@ def plateau_start(
     tried from the earliest that leaves three points before it, so that the
     longest flat stretch wins: the series is fitted as a Theil-Sen line up
     to the split and a flat level (the median) after it. The first split
-    whose "grow, then stop" fit explains the series better than one straight
-    line (smaller sum of absolute residuals), with at least ``min_points``
-    points after it rising by less than half of ``rate`` per cycle (the
-    growth the series would need to be a leak), is where growth stopped.
-    Noise can hide a leak's last cycles this way only by chance, which
-    delays a verdict by a few cycles; a leak that goes on cannot fit a flat
-    tail. A cache that fills for most of the run in heavy noise may not be
-    recognised yet: more cycles settle it.
+    where all of these hold is where growth stopped:
+
+    - the tail (at least ``min_points`` points) is not a leak on its own:
+      its slope's ``confidence`` interval reaches down to ``min_growth``;
+    - the tail rises by less than half of the growth before it (the steeper
+      of the whole series' slope and the head's, and at least
+      ``min_growth``), so a leak hidden by noise in its last cycles is not
+      taken for a plateau;
+    - "grow, then stop" explains the series better than one straight line
+      (smaller sum of absolute residuals).
+
+    A tail in noise wide enough to hide a leak of ``min_growth`` passes the
+    first test, and then only the other two keep a leak from passing for a
+    plateau; a leak that goes on fails them in all but its last few cycles.
     """
     if len(y) < min_points + MIN_TREND_POINTS:
         return None
@@ -136,14 +147,18 @@ def plateau_start(
     straight = float(np.sum(np.abs(y - (line.intercept + line.slope * x))))
 
     for split in range(MIN_TREND_POINTS, len(y) - min_points + 1):
-        tail_slope = float(stats.theilslopes(y[split:], x[split:]).slope)
-        if tail_slope >= rate / 2:
+        tail_x, tail_y = x[split:], y[split:]
+        tail = stats.theilslopes(tail_y, tail_x, alpha=confidence)
+        if tail.low_slope > min_growth:
             continue
 
         head = stats.theilslopes(y[:split], x[:split])
+        rate = max(min_growth, float(line.slope), float(head.slope))
+        if tail.slope >= rate / 2 or tail.high_slope >= rate:
+            continue
+
         head_error = np.abs(y[:split] - (head.intercept + head.slope * x[:split]))
-        tail = y[split:]
-        error = float(np.sum(head_error) + np.sum(np.abs(tail - np.median(tail))))
+        error = float(np.sum(head_error) + np.sum(np.abs(tail_y - np.median(tail_y))))
         if error < straight:
             return split
     return None

@@ -65,6 +65,16 @@ class _Window:
     warmup: int
 
 
+@dataclass(frozen=True)
+class _Candidate:
+    """Growth one rule saw in a window, a finding unless it has stopped."""
+
+    method: str
+    window: _Window
+    trend: Trend
+    p_value: float
+
+
 def judge(
     series: Mapping[str, Sequence[float]],
     *,
@@ -126,10 +136,10 @@ def judge_series(
     trend = fit_trend(x, y, confidence=thresholds.confidence)
 
     # First, exact counts that rose every cycle, or never fell and rose in
-    # most cycles.
-    exact = (
-        _exact_finding(
-            name,
+    # most cycles; then, the statistical verdict: a confident slope above the
+    # minimum growth.
+    candidate = (
+        _exact_candidate(
             values,
             spec,
             window=window,
@@ -140,43 +150,44 @@ def judge_series(
         if spec.integer
         else None
     )
-    if exact is not None:
-        return exact
+    if candidate is None:
+        if trend.ci_low <= min_growth or trend.p_value >= thresholds.alpha:
+            return None
+        candidate = _Candidate(THEIL_SEN, window, trend, trend.p_value)
 
-    # Then, the statistical verdict: a confident slope above the minimum growth.
-    if trend.ci_low <= min_growth or trend.p_value >= thresholds.alpha:
-        return None
-
-    # Finally, growth that has stopped is a bounded cache, not a leak.
+    # Finally, growth that has stopped is a bounded cache, not a leak,
+    # whichever rule saw it: a cache filling by a steady 8 entries a cycle
+    # rises in every cycle until it is full.
+    judged = candidate.window
     plateau = plateau_start(
-        x,
-        y,
-        rate=max(min_growth, trend.slope),
+        judged.x,
+        judged.y,
+        min_growth=min_growth,
         min_points=thresholds.plateau_points,
+        confidence=thresholds.confidence,
     )
     if plateau is not None:
         logger.debug(
             "Signal %s grew by %s per cycle and stopped growing at cycle %d; "
             "treating it as a bounded cache.",
             name,
-            format_quantity(trend.slope, spec.unit),
-            int(x[plateau]) + 1,
+            format_quantity(candidate.trend.slope, spec.unit),
+            int(judged.x[plateau]) + 1,
         )
         return None
 
     return _finding(
         name,
         spec,
-        trend,
-        window,
-        method=THEIL_SEN,
-        p_value=trend.p_value,
+        candidate.trend,
+        judged,
+        method=candidate.method,
+        p_value=candidate.p_value,
         thresholds=thresholds,
     )
 
 
-def _exact_finding(
-    name: str,
+def _exact_candidate(
     values: Sequence[float],
     spec: SignalSpec,
     *,
@@ -184,18 +195,10 @@ def _exact_finding(
     trend: Trend,
     warmup: int | None,
     thresholds: Thresholds,
-) -> Finding | None:
+) -> _Candidate | None:
     """Judge an exact count on its deltas alone, or return None."""
     if len(window.y) >= thresholds.exact_points and strictly_increasing(window.y):
-        return _finding(
-            name,
-            spec,
-            trend,
-            window,
-            method=EXACT_DELTAS,
-            p_value=ordering_p_value(len(window.y)),
-            thresholds=thresholds,
-        )
+        return _Candidate(EXACT_DELTAS, window, trend, ordering_p_value(len(window.y)))
 
     # NB: over every cycle, not the window: a thread or socket leaked per
     # cycle whose count now and then lags a cycle behind must not hide in the
@@ -214,15 +217,7 @@ def _exact_finding(
     ):
         return None
     whole_trend = fit_trend(whole.x, whole.y, confidence=thresholds.confidence)
-    return _finding(
-        name,
-        spec,
-        whole_trend,
-        whole,
-        method=MOSTLY_RISING,
-        p_value=whole_trend.p_value,
-        thresholds=thresholds,
-    )
+    return _Candidate(MOSTLY_RISING, whole, whole_trend, whole_trend.p_value)
 
 
 def attach_details(findings: Sequence[Finding], details: Mapping[str, object]) -> None:

@@ -89,6 +89,34 @@ def test_a_cache_that_plateaus_is_not_a_leak_even_when_it_fills_slowly() -> None
     assert judge({"objects.myop.CacheEntry": entries}) == []
 
 
+@pytest.mark.parametrize("per_cycle", [8, 9])
+def test_a_cache_filling_by_the_same_step_until_full_is_not_a_leak(
+    per_cycle: int,
+) -> None:
+    # Every delta rises until cycle 25 or 23: the exact rules see a leak
+    # until the plateau after it is taken into account.
+    entries = [min(200.0, per_cycle * (cycle + 1)) for cycle in range(30)]
+
+    assert judge({"objects.myop.CacheEntry": entries}) == []
+
+
+def test_a_cache_that_stops_filling_in_noise_is_not_a_leak() -> None:
+    # GC objects of a real run: a cache fills until cycle 12, then a working
+    # set of 0-50 objects comes and goes on top of it.
+    objects = "0 17 73 113 115 177 236 271 298 303 331 345 355 346 359 358 344 356"
+    objects += " 373 339 354 346 380 351 360 358 363 374 383 357"
+
+    assert judge({"gc_objects": [float(n) for n in objects.split()]}) == []
+
+
+def test_a_count_that_rises_fast_then_slowly_is_still_a_leak() -> None:
+    threads = [10.0 * cycle for cycle in range(10)] + [90.0 + n for n in range(20)]
+
+    (finding,) = judge({"threads": threads})
+
+    assert finding.kind == THREAD_LEAK
+
+
 def test_a_leak_that_continues_is_not_mistaken_for_a_plateau() -> None:
     objects = [5.0 * cycle for cycle in range(30)]
 
