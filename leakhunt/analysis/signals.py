@@ -55,19 +55,26 @@ class SignalSpec:
         return self.name.endswith(".")
 
 
+def _unjudged(name: str, kind: str, unit: str, description: str) -> SignalSpec:
+    """Return the entry of a signal kept in reports as context, never judged."""
+    return SignalSpec(name, kind, unit, unit == COUNT, 0.0, description, judged=False)
+
+
 BUILTIN_SIGNALS: tuple[SignalSpec, ...] = (
-    # RSS moves in pages and jumps when arenas are mapped; with tracemalloc on
-    # it drifts ~300 B per cycle on clean code, so 1 KiB keeps it quiet.
-    SignalSpec("rss_bytes", MEMORY_GROWTH, BYTES, False, 1024, "resident memory"),
-    SignalSpec("uss_bytes", MEMORY_GROWTH, BYTES, False, 1024, "unique memory"),
+    # RSS moves in 4 KiB pages. Clean code whose transient buffers vary in
+    # size raises its high-water mark in steps of 4-128 KiB at ever rarer
+    # cycles, which 30 cycles fit as up to ~3 KiB per cycle
+    # (benchmarks/detection.py); a page per cycle, sustained, is above that.
+    SignalSpec("rss_bytes", MEMORY_GROWTH, BYTES, False, 4096, "resident memory"),
+    # Pages count as unique only while no other process maps them, so USS
+    # jumps by megabytes when a process sharing this one's libraries starts
+    # or exits (seen: +-8 MiB between cycles on a shared machine): context.
+    _unjudged("uss_bytes", MEMORY_GROWTH, BYTES, "unique memory"),
     # Traced memory wobbles by ~500 B and steps by 2-3 KB when stdlib caches
     # fill; 256 B per cycle, sustained, is above both.
     SignalSpec("traced_bytes", MEMORY_GROWTH, BYTES, False, 256, "traced memory"),
     # The peak repeats the cycle's transient work: context, not a verdict.
-    SignalSpec(
-        "traced_peak_bytes", MEMORY_GROWTH, BYTES, False, 256, "peak traced memory",
-        judged=False,
-    ),
+    _unjudged("traced_peak_bytes", MEMORY_GROWTH, BYTES, "peak traced memory"),
     # Blocks are exact, but free lists and caches move them by a few per
     # cycle, so only a sustained trend counts, not every delta.
     SignalSpec("allocated_blocks", MEMORY_GROWTH, BLOCKS, False, 0.5, "heap blocks"),
@@ -82,29 +89,23 @@ BUILTIN_SIGNALS: tuple[SignalSpec, ...] = (
     # The soak judges these exactly, per cycle, rather than as trends: one
     # hung stop, pending task, open watch or blocked handler is already a
     # finding (see leakhunt.analysis.lifecycle and leakhunt.analysis.server).
-    SignalSpec(
-        "stop_seconds", STOP_TIMEOUT, SECONDS, False, 0.0, "stop duration",
-        judged=False,
+    _unjudged("stop_seconds", STOP_TIMEOUT, SECONDS, "stop duration"),
+    _unjudged("tasks_pending", TASK_LEAK, COUNT, "pending asyncio tasks"),
+    _unjudged(
+        "watch_handling_share", BLOCKING_HANDLER, SHARE, "watch time in handlers"
     ),
-    SignalSpec(
-        "tasks_pending", TASK_LEAK, COUNT, True, 0.0, "pending asyncio tasks",
-        judged=False,
-    ),
-    SignalSpec(
-        "watch_handling_share", BLOCKING_HANDLER, SHARE, False, 0.0,
-        "watch time in handlers", judged=False,
-    ),
-    SignalSpec(
-        "server_watches_open", WATCH_LEAK, COUNT, True, 0.0, "watches left open",
-        judged=False,
-    ),
+    _unjudged("server_watches_open", WATCH_LEAK, COUNT, "watches left open"),
     # On a real cluster the registered watchers count every client, not only
     # the controller's; their trend is the signal there.
     SignalSpec(
-        "server_watchers_registered", WATCH_LEAK, COUNT, True, 0.5,
+        "server_watchers_registered",
+        WATCH_LEAK,
+        COUNT,
+        True,
+        0.5,
         "registered watchers",
     ),
-)  # fmt: skip
+)
 """Signals the built-in probes report. Add a signal with one entry here."""
 
 
