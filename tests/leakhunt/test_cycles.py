@@ -148,6 +148,22 @@ def test_one_kib_per_cycle_is_seen_in_allocated_blocks_without_tracemalloc() -> 
     assert kinds(report) == {MEMORY_GROWTH}
 
 
+@pytest.mark.parametrize(
+    ("tracemalloc", "signal"), [(False, "allocated_blocks"), (True, "traced_bytes")]
+)
+def test_256_bytes_per_cycle_are_memory_growth_in_quiet_code(
+    tracemalloc: bool, signal: str
+) -> None:
+    held: list[bytes] = []
+
+    report = run_cycles(
+        lambda: held.append(bytes(256)), cycles=20, tracemalloc=tracemalloc
+    )
+
+    finding = next(f for f in report.findings if f.signal == signal)
+    assert finding.kind == MEMORY_GROWTH
+
+
 def test_one_object_per_cycle_is_object_growth_naming_the_class_within_8_cycles() -> (
     None
 ):
@@ -229,6 +245,29 @@ def test_a_cache_that_fills_to_200_entries_and_stops_passes() -> None:
     assert report.verdict == "pass", [f.message for f in report.findings]
     name = f"objects.{CachedEntry.__module__}.{CachedEntry.__qualname__}"
     assert report.series[name][-1] == 200
+
+
+@pytest.mark.parametrize(
+    ("per_cycle", "tracemalloc"), [(8, False), (8, True), (10, True)]
+)
+def test_a_cache_still_filling_past_half_the_run_passes(
+    per_cycle: int, tracemalloc: bool
+) -> None:
+    cache: dict[int, CachedEntry] = {}
+
+    def fill() -> None:
+        # 200 entries at 8 or 10 per cycle: full at cycle 25 or 20 of 30,
+        # long after the most a detected warm-up may set aside.
+        for _ in range(per_cycle):
+            if len(cache) < 200:
+                cache[len(cache)] = CachedEntry(len(cache))
+
+    report = run_cycles(fill, cycles=30, tracemalloc=tracemalloc)
+
+    name = f"objects.{CachedEntry.__module__}.{CachedEntry.__qualname__}"
+    full = 200 // per_cycle
+    assert report.series[name][full - 2 : full + 1] == [200 - per_cycle, 200, 200]
+    assert report.verdict == "pass", [f.message for f in report.findings]
 
 
 def test_a_noisy_but_flat_workload_passes() -> None:
