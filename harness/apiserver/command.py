@@ -35,6 +35,13 @@ ALWAYS_PRESENT_NAMESPACES = ("default", "kube-system")
 
 MAX_PORT = 65535
 
+MAX_WATCH_DURATION = 24 * 3600.0
+"""The longest --watch-timeout and --bookmark-interval accepted: a day.
+
+kube-apiserver ends watches after 30 to 60 minutes and sends a bookmark a
+minute; a day is beyond any soak's use, and what is longer is a typo.
+"""
+
 _DURATION = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
 
@@ -47,6 +54,16 @@ def parse_duration(text: str) -> float:
             f"expected a duration such as 30s, 5m or 300 (seconds), got {text!r}"
         )
     return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+def _watch_duration(text: str) -> float:
+    seconds = parse_duration(text)
+    if not 0 < seconds <= MAX_WATCH_DURATION:
+        raise argparse.ArgumentTypeError(
+            "expected a duration above 0 and at most 24h, such as 30s or 5m, "
+            f"got {text!r}"
+        )
+    return seconds
 
 
 def _count(text: str) -> int:
@@ -108,14 +125,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--watch-timeout",
-        type=parse_duration,
+        type=_watch_duration,
         default=DEFAULT_WATCH_TIMEOUT,
         metavar="DURATION",
         help="how long a watch without timeoutSeconds lasts (default: 30m)",
     )
     parser.add_argument(
         "--bookmark-interval",
-        type=parse_duration,
+        type=_watch_duration,
         default=DEFAULT_BOOKMARK_INTERVAL,
         metavar="DURATION",
         help="time between bookmarks on watches that allow them (default: 1m)",
