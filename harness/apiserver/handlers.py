@@ -17,6 +17,7 @@ import orjson
 from aiohttp import web
 
 from harness.apiserver import status as errors
+from harness.apiserver.json_values import json_type, show_json
 from harness.apiserver.limits import MAX_OBJECT_BYTES, check_nesting
 from harness.apiserver.list_options import ListOptions, parse_list_options
 from harness.apiserver.pagination import ListScope, Page, Paginator
@@ -154,13 +155,15 @@ def _too_large(length: int | None) -> errors.ApiError:
 def _require_object(body: Any, what: str) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise errors.bad_request(
-            f"the {what} must be a JSON object, got {type(body).__name__}"
+            f"the {what} must be a JSON object, got {json_type(body)}: "
+            f"{show_json(body)}"
         )
     metadata = body.get("metadata")
     if metadata is not None and not isinstance(metadata, dict):
         raise errors.bad_request(
-            f"the {what} has a metadata of type {type(metadata).__name__}; "
-            "expected a JSON object"
+            f"the {what} has a metadata that is a {json_type(metadata)}, "
+            f"{show_json(metadata)}; expected a JSON object such as "
+            '{"name": "web"}'
         )
     return body
 
@@ -347,11 +350,6 @@ class ResourceHandlers:
             elif content_type == _PATCH_TYPES[1]:
                 patched = apply_json_patch(current.load(), patch)
             else:
-                if not isinstance(patch, dict):
-                    raise PatchError(
-                        "a strategic merge patch must be a JSON object, got "
-                        f"{type(patch).__name__}"
-                    )
                 patched = apply_strategic_merge_patch(current.load(), patch)
         except PatchError as exc:
             raise errors.ApiError(exc.code, _PATCH_REASONS[exc.code], str(exc)) from exc
@@ -428,7 +426,7 @@ class ResourceHandlers:
         if not isinstance(options, dict):
             raise errors.bad_request(
                 "the DeleteOptions body must be a JSON object, got "
-                f"{type(options).__name__}"
+                f"{json_type(options)}: {show_json(options)}"
             )
         if options.get("dryRun"):
             raise errors.bad_request(

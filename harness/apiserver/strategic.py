@@ -107,7 +107,7 @@ def _is_directive(key: str) -> bool:
 
 
 def apply_strategic_merge_patch(
-    target: dict[str, Any], patch: dict[str, Any]
+    target: dict[str, Any], patch: object
 ) -> dict[str, Any]:
     """Apply a strategic merge patch and return the patched copy.
 

@@ -439,7 +439,7 @@ CASES = [
         "POST",
         "/api/v1/namespaces/default/configmaps",
         b"[1, 2]",
-        (400, "BadRequest", "must be a JSON object"),
+        (400, "BadRequest", "the object must be a JSON object, got array: [1,2]"),
     ),
     (
         "POST",
@@ -508,7 +508,16 @@ CASES = [
         None,
         (404, "NotFound", "could not find the requested resource"),
     ),
-    ("GET", "/api/v1/pods?labelSelector=a%20in%20(", None, (400, "BadRequest", "")),
+    (
+        "GET",
+        "/api/v1/pods?labelSelector=a%20in%20(",
+        None,
+        (
+            400,
+            "BadRequest",
+            "unable to parse requirement: found '', expected: ',', ')' or identifier",
+        ),
+    ),
     (
         "GET",
         "/api/v1/pods?fieldSelector=spec.color%3Dred",
@@ -622,7 +631,23 @@ def test_a_request_without_the_token_is_401(raw: Raw) -> None:
 
 
 def test_bad_requests_leave_the_server_serving(raw: Raw, core: Any) -> None:
-    for body in (b"", b"null", b'{"metadata": 5}', b'{"metadata": {"labels": 1}}'):
-        raw("POST", "/api/v1/namespaces/default/configmaps", body)
+    refused = [
+        (b"", 400, "the create request has an empty body"),
+        (b"null", 400, "the object must be a JSON object, got null: null"),
+        (b'{"metadata": 5}', 400, "has a metadata that is a number, 5;"),
+        (
+            b'{"metadata": {"name": "x", "labels": 1}}',
+            422,
+            "metadata.labels: Invalid value: 1: expected a map of string keys",
+        ),
+    ]
 
+    answers = [
+        raw("POST", "/api/v1/namespaces/default/configmaps", body)
+        for body, _, _ in refused
+    ]
+
+    for (status, document), (_, code, says) in zip(answers, refused, strict=True):
+        assert (status, document["kind"], document["code"]) == (code, "Status", code)
+        assert says in document["message"]
     assert core.list_namespaced_pod("leakhunt-0").items

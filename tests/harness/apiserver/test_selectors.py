@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
+from kubernetes.client import V1ConfigMap, V1ObjectMeta
 
 from harness.apiserver.selectors import (
     LabelSelector,
@@ -320,3 +323,31 @@ def test_a_selector_from_no_match_labels_selects_everything() -> None:
 def test_a_selector_from_match_labels_refuses_an_invalid_key() -> None:
     with pytest.raises(SelectorError, match='Invalid value: "bad key"'):
         selector_from_label_dict({"bad key": "x"})
+
+
+# --- through the server ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "selected"),
+    [
+        ("tier in (frontend,backend)", ["backend", "frontend"]),
+        ("tier notin (frontend)", ["backend", "unlabelled"]),
+        ("!tier", ["unlabelled"]),
+        ("tier,tier!=backend", ["frontend"]),
+    ],
+)
+def test_set_based_selectors_select_the_same_through_the_server(
+    core: Any, namespace: str, text: str, selected: list[str]
+) -> None:
+    for name, labels in (
+        ("frontend", {"tier": "frontend"}),
+        ("backend", {"tier": "backend"}),
+        ("unlabelled", None),
+    ):
+        body = V1ConfigMap(metadata=V1ObjectMeta(name=name, labels=labels))
+        core.create_namespaced_config_map(namespace, body)
+
+    listed = core.list_namespaced_config_map(namespace, label_selector=text)
+
+    assert [cm.metadata.name for cm in listed.items] == selected
