@@ -2,7 +2,7 @@
 
 A seeded pod looks like one a kubelet has reported on: two containers with
 resources, probes, environment and mounts, a Running status with conditions
-and container statuses, about 4 KB of JSON, as a controller's cache would
+and container statuses, about 5 KB of JSON, as a controller's cache would
 hold in production. Every seeded object carries ``app: leakhunt`` and a
 ``leakhunt.dev/shard`` label (``"0"`` to ``"3"``) for selector tests.
 """
@@ -111,7 +111,7 @@ def _container_status(name: str, image: str, started: str) -> dict[str, Any]:
 
 
 def pod(name: str, namespace_name: str, index: int) -> dict[str, Any]:
-    """Return a Running pod, about 4 KB of JSON, labelled for shard ``index % 4``."""
+    """Return a Running pod, about 5 KB of JSON, labelled for shard ``index % 4``."""
     started = "2026-01-01T00:00:00Z"
     node = f"node-{index % 8}"
     containers = [

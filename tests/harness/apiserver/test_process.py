@@ -8,6 +8,7 @@ from typing import Any
 
 import kubernetes.client
 import pytest
+import urllib3
 
 from harness.apiserver.process import SimulatorProcess
 from harness.errors import ServerError
@@ -40,3 +41,16 @@ def test_a_simulator_that_cannot_start_raises_with_its_stderr() -> None:
 
     with pytest.raises(ServerError, match="expected a duration such as 30s"):
         process.start()
+
+
+def test_seeded_pods_are_about_5_kb_of_json_as_the_docs_say(
+    simulator: SimulatorProcess,
+) -> None:
+    response = urllib3.request(
+        "GET",
+        f"{simulator.url}/api/v1/namespaces/leakhunt-0/pods/pod-0",
+        headers={"Authorization": f"Bearer {simulator.token}"},
+    )
+
+    assert response.status == 200
+    assert 4_500 <= len(response.data) <= 5_500
