@@ -279,6 +279,7 @@ class SiteSeries:
                 blocks_per_cycle=growth.blocks_per_cycle,
                 linearity=growth.linearity,
                 sites=len(by_origin[frames[growth.row]]),
+                own=frames[growth.row][0] == code.target_file,
             )
             for growth in _linear_growth(sizes, counts, limit)
         ]
@@ -286,13 +287,17 @@ class SiteSeries:
 
 @dataclass(frozen=True)
 class Origin:
-    """A line of the code under test and the growth of the sites below it."""
+    """A line of the code under test and the growth of the sites below it.
+
+    ``own`` says whether the line is in the target's own file.
+    """
 
     frame: Frame
     bytes_per_cycle: float
     blocks_per_cycle: float
     linearity: float
     sites: int
+    own: bool = False
 
     def to_dict(self) -> dict[str, object]:
         """Return the origin as JSON-able evidence, with its source line."""
@@ -305,6 +310,7 @@ class Origin:
             "blocks_per_cycle": round(self.blocks_per_cycle, 2),
             "linearity": round(self.linearity, 3),
             "sites": self.sites,
+            "own": self.own,
         }
 
 

@@ -6,11 +6,20 @@ of a live thread) to any of a set of target objects, and names every hop the
 way the code would spell it: a module attribute, a dict key, a list index, an
 instance attribute, a closure variable, a frame's local.
 
-The search runs forward: one breadth-first walk from every root at once over
-``gc.get_referents``, so its cost is one visit per reachable object (about a
-second per million objects) however many targets and types it looks for,
-where ``objgraph.find_backref_chain`` scans the whole heap with
+The search runs forward: breadth-first walks over ``gc.get_referents`` that
+never visit an object twice, so its cost is one visit per reachable object
+(about a second per million objects) however many targets and types it looks
+for, where ``objgraph.find_backref_chain`` scans the whole heap with
 ``gc.get_referrers`` for every object it expands.
+
+Roots come in tiers, searched one after the other (:data:`APPLICATION`,
+:data:`LIBRARY`, :data:`BOOKKEEPING`): the shortest chain from any root is
+often not the holder to cut. urllib3 registers a ``weakref.finalize`` for
+every pool, so every pooled socket is one hop nearer to ``weakref``'s
+registry than to the application's cache of clients, although the registry
+only holds it for as long as the pool lives. Each tier's walk enters a
+module's namespace only from that module, never through the ``__globals__``
+of a function someone imported from it.
 """
 
 from __future__ import annotations
@@ -38,9 +47,29 @@ CHAIN_TIME_BUDGET = 60.0
 MAX_LABEL_CHARS = 60
 """Longest dict key or repr shown in a hop."""
 
-OWN_MODULE_PREFIXES: tuple[str, ...] = ("leakhunt",)
-"""Modules never used as roots nor searched through: leakhunt's own state is
-not the application's holder."""
+OWN_PACKAGES: tuple[str, ...] = ("leakhunt",)
+"""Packages whose modules are never used as roots nor searched through:
+leakhunt's own state is not the application's holder. NB: a package, not a
+prefix: a target named by its file is imported as ``leakhunt_target_...``,
+and its module is the application's."""
+
+APPLICATION = 0
+"""Root tier searched first: live threads' frames and the application's
+modules (those outside the standard library and site-packages)."""
+
+LIBRARY = 1
+"""Root tier searched next: modules of the standard library and of installed
+packages, whose caches can be real holders (a client library's registry)."""
+
+BOOKKEEPING = 2
+"""Root tier searched last: registries that hold an object only while
+something else keeps it alive, or until the process exits."""
+
+BOOKKEEPING_MODULES: tuple[str, ...] = ("weakref", "atexit")
+"""Modules whose state is bookkeeping: ``weakref.finalize`` keeps each
+finalizer's arguments (urllib3: every pool's connections) in a class-level
+registry until the watched object dies; ``atexit`` keeps callbacks until
+exit. Chains from them are true but never name the reference to cut."""
 
 
 @dataclass(frozen=True)
@@ -80,7 +109,12 @@ class Chain:
     root_kind: str
     hops: tuple[Hop, ...]
     nodes: tuple[str, ...] = ()
-    library_root: bool = False
+    tier: int = APPLICATION
+
+    @property
+    def library_root(self) -> bool:
+        """Whether the chain starts from a library's or a registry's module."""
+        return self.tier != APPLICATION
 
     @property
     def holder(self) -> str:
@@ -107,16 +141,21 @@ class Chain:
             "hops": [hop.to_dict() for hop in self.hops],
             "nodes": list(self.nodes),
             "library_root": self.library_root,
+            "tier": self.tier,
         }
 
 
 @dataclass
 class Root:
-    """Where a chain may start: a module or a thread's frame, and how to name it."""
+    """Where a chain may start: a module or a thread's frame, and how to name it.
+
+    ``tier`` says when the search starts from it (:data:`APPLICATION` first).
+    """
 
     obj: object
     description: str
     kind: str
+    tier: int = APPLICATION
 
 
 @dataclass
@@ -158,11 +197,26 @@ def default_roots(*, skip_thread: int | None = None) -> list[Root]:
     modules = [
         (name, module)
         for name, module in list(sys.modules.items())
-        if isinstance(module, ModuleType) and not name.startswith(OWN_MODULE_PREFIXES)
+        if isinstance(module, ModuleType) and not _is_own(name)
     ]
-    modules.sort(key=lambda item: _is_library(getattr(item[1], "__file__", None)))
-    roots.extend(Root(module, f"module {name}", "module") for name, module in modules)
+    roots.extend(
+        Root(module, f"module {name}", "module", _module_tier(name, module))
+        for name, module in modules
+    )
+    roots.sort(key=lambda root: root.tier)
     return roots
+
+
+def _module_tier(name: str, module: ModuleType) -> int:
+    if name in BOOKKEEPING_MODULES:
+        return BOOKKEEPING
+    path = getattr(module, "__file__", None)
+    # NB: a module without a file is built in, frozen, or made at run time
+    # by the application (types.ModuleType); only the last is its own.
+    if path is None and name not in sys.builtin_module_names:
+        origin = getattr(getattr(module, "__spec__", None), "origin", None)
+        return LIBRARY if origin in ("built-in", "frozen") else APPLICATION
+    return LIBRARY if _is_library(path) else APPLICATION
 
 
 def find_chains(
@@ -175,65 +229,43 @@ def find_chains(
 ) -> dict[str, Chain]:
     """Find, per target type, the shortest chain from a root to one target.
 
-    ``targets`` maps ``id(obj)`` to the type name reported for it; the search
-    stops as soon as every type has a chain, when the roots reach nothing
-    more, after ``max_depth`` hops or after ``time_budget`` seconds.
+    ``targets`` maps ``id(obj)`` to the type name reported for it. The roots
+    are searched tier by tier (see the module docstring): a type found from
+    an earlier tier keeps that chain, however short a later one would be.
+    The search stops as soon as every type has a chain, when the roots reach
+    nothing more, after ``max_depth`` hops per tier or after ``time_budget``
+    seconds.
     """
     record = stats if stats is not None else SearchStats()
     started = time.perf_counter()
     root_list = list(roots) if roots is not None else default_roots()
-    wanted = set(targets.values())
-
-    parent: dict[int, object] = {}
-    seen: set[int] = {id(root.obj) for root in root_list}
+    walk = _Walk(targets, root_list)
     # NB: the search's own containers must never look like holders.
-    seen.update((id(parent), id(seen), id(root_list), id(targets)))
-    # A function of leakhunt's that the application imported leads into
-    # leakhunt's module globals; those are never the application's holder.
-    seen.update(_own_namespaces())
-    root_of = {id(root.obj): root for root in root_list}
-    found: dict[str, object] = {}
-    frontier: list[object] = [root.obj for root in root_list]
-    # NB: a frame that is still running keeps its locals on the thread's
-    # own stack, where the garbage collector does not look: they are not
-    # among the frame's referents, so they are read from f_locals instead.
-    running_frames = {id(root.obj) for root in root_list if root.kind == "thread"}
-    get_referents = gc.get_referents
-    is_tracked = gc.is_tracked
+    walk.seen.update((id(walk), id(root_list), id(targets)))
 
-    depth = 0
-    while frontier and wanted and depth < max_depth:
-        depth += 1
-        following: list[object] = []
-        for obj in frontier:
-            children = get_referents(obj)
-            if id(obj) in running_frames:
-                children.extend(_locals_of(obj))
-            for child in children:
-                key = id(child)
-                if key in seen:
-                    continue
-                seen.add(key)
-                parent[key] = obj
-                kind = targets.get(key)
-                if kind is not None and kind in wanted:
-                    wanted.discard(kind)
-                    found[kind] = child
-                if is_tracked(child):
-                    following.append(child)
-        record.visited += len(frontier)
-        frontier = following
-        if time.perf_counter() - started > time_budget:
-            record.timed_out = bool(wanted)
+    for tier in sorted({root.tier for root in root_list}):
+        if not walk.wanted:
             break
-    record.depth = depth
-    del frontier
+        # A module's namespace is entered from that module, in its own tier.
+        walk.blocked = {
+            id(vars(root.obj))
+            for root in root_list
+            if root.tier > tier and isinstance(root.obj, ModuleType)
+        }
+        walk.run(
+            [root.obj for root in root_list if root.tier == tier],
+            max_depth=max_depth,
+            deadline=started + time_budget,
+            record=record,
+        )
+        if record.timed_out:
+            break
 
     chains = {
-        kind: _describe_path(kind, _path_to(obj, parent, root_of), root_of)
-        for kind, obj in found.items()
+        kind: _describe_path(kind, _path_to(obj, walk.parent, walk.root_of), walk)
+        for kind, obj in walk.found.items()
     }
-    parent.clear()
+    walk.parent.clear()
     record.seconds = time.perf_counter() - started
     logger.debug(
         "Searched %d objects to depth %d in %.2f s; found chains for %d of %d types.",
@@ -246,12 +278,79 @@ def find_chains(
     return chains
 
 
+class _Walk:
+    """The state of one search: what was seen, from where, and what was found."""
+
+    def __init__(self, targets: Mapping[int, str], roots: Sequence[Root]) -> None:
+        self.targets = targets
+        self.wanted = set(targets.values())
+        self.parent: dict[int, object] = {}
+        self.root_of = {id(root.obj): root for root in roots}
+        self.seen: set[int] = set(self.root_of)
+        self.seen.update((id(self.parent), id(self.seen), id(self.root_of)))
+        # A function of leakhunt's that the application imported leads into
+        # leakhunt's module globals; those are never the application's holder.
+        self.seen.update(_own_namespaces())
+        self.blocked: set[int] = set()
+        self.found: dict[str, object] = {}
+        # NB: a frame that is still running keeps its locals on the thread's
+        # own stack, where the garbage collector does not look: they are not
+        # among the frame's referents, so they are read from f_locals instead.
+        self.running_frames = {id(root.obj) for root in roots if root.kind == "thread"}
+
+    def run(
+        self,
+        frontier: list[object],
+        *,
+        max_depth: int,
+        deadline: float,
+        record: SearchStats,
+    ) -> None:
+        """Walk breadth-first from ``frontier`` until done, deep or out of time."""
+        seen, blocked, parent = self.seen, self.blocked, self.parent
+        targets, wanted, found = self.targets, self.wanted, self.found
+        get_referents = gc.get_referents
+        is_tracked = gc.is_tracked
+
+        depth = 0
+        while frontier and wanted and depth < max_depth:
+            depth += 1
+            following: list[object] = []
+            for obj in frontier:
+                children = get_referents(obj)
+                if id(obj) in self.running_frames:
+                    children.extend(_locals_of(obj))
+                for child in children:
+                    key = id(child)
+                    if key in seen or key in blocked:
+                        continue
+                    seen.add(key)
+                    parent[key] = obj
+                    kind = targets.get(key)
+                    if kind is not None and kind in wanted:
+                        wanted.discard(kind)
+                        found[kind] = child
+                    if is_tracked(child):
+                        following.append(child)
+            record.visited += len(frontier)
+            frontier = following
+            if time.perf_counter() > deadline:
+                record.timed_out = bool(wanted)
+                break
+        record.depth = max(record.depth, depth)
+
+
 def _own_namespaces() -> set[int]:
     return {
         id(vars(module))
         for name, module in list(sys.modules.items())
-        if name.startswith(OWN_MODULE_PREFIXES) and isinstance(module, ModuleType)
+        if _is_own(name) and isinstance(module, ModuleType)
     }
+
+
+def _is_own(module_name: str) -> bool:
+    package = module_name.partition(".")[0]
+    return package in OWN_PACKAGES
 
 
 def _path_to(
@@ -264,10 +363,8 @@ def _path_to(
     return path
 
 
-def _describe_path(
-    kind: str, path: Sequence[object], root_of: Mapping[int, Root]
-) -> Chain:
-    root = root_of[id(path[0])]
+def _describe_path(kind: str, path: Sequence[object], walk: _Walk) -> Chain:
+    root = walk.root_of[id(path[0])]
     hops: list[Hop] = []
     nodes: list[str] = [root.description]
     index = 1
@@ -311,8 +408,7 @@ def _describe_path(
         root_kind=root.kind,
         hops=tuple(hops),
         nodes=tuple(nodes),
-        library_root=root.kind == "module"
-        and _is_library(getattr(root.obj, "__file__", None)),
+        tier=root.tier,
     )
 
 

@@ -79,7 +79,7 @@ def deep_probes(config: DeepConfig) -> list[Probe]:
             code=CodeMap.default(target_file(config.target)),
         )
     )
-    probes.append(RetentionProbe(focus=config.focus))
+    probes.append(RetentionProbe(focus=config.focus, start_after=config.start_after))
     return probes
 
 

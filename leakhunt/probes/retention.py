@@ -16,7 +16,14 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from leakhunt.probes.chains import CHAIN_TIME_BUDGET, Chain, SearchStats, find_chains
+from leakhunt.probes.chains import (
+    APPLICATION,
+    BOOKKEEPING,
+    CHAIN_TIME_BUDGET,
+    Chain,
+    SearchStats,
+    find_chains,
+)
 from leakhunt.probes.objects import count_types, type_name
 
 logger = logging.getLogger(__name__)
@@ -72,23 +79,26 @@ def _is_builtin(name: str) -> bool:
 def lead_chain(
     chains: Iterable[Chain], types: Sequence[str], growth: Mapping[str, float]
 ) -> Chain | None:
-    """The chain that explains most of the growth.
+    """The chain that explains most of the growth, from a holder worth cutting.
 
-    The chain to the type that grows most per cycle (the bulk of the leaked
-    memory, such as the cached pods) leads. Among types that grow alike, a
-    chain from the application (its module or its thread) beats one from a
-    library's registry, a Kubernetes model (the resource the user knows)
-    beats other types, and the shorter chain wins: it names the holder with
-    the fewest hops, such as ``_CLIENTS -> [key] -> ApiClient``.
+    A chain from a bookkeeping registry (:data:`~leakhunt.probes.chains.BOOKKEEPING`,
+    such as ``weakref.finalize``'s, which exists for every pooled socket) never
+    leads while another chain exists. Then the chain to the type that grows
+    most per cycle (the bulk of the leaked memory, such as the cached pods)
+    leads. Among types that grow alike, a chain from the application (its
+    module or its thread) beats one from a library's module, a Kubernetes
+    model (the resource the user knows) beats other types, and the shorter
+    chain wins: it names the holder with the fewest hops, such as
+    ``_CLIENTS -> [key] -> ApiClient``.
     """
     wanted = set(types)
 
-    def score(chain: Chain) -> tuple[float, bool, bool, int]:
-        if chain.target_type not in wanted:
-            return -1.0, False, False, 0
+    def score(chain: Chain) -> tuple[bool, bool, float, bool, bool, int]:
         return (
+            chain.target_type in wanted,
+            chain.tier != BOOKKEEPING,
             growth.get(chain.target_type, 0.0),
-            not chain.library_root,
+            chain.tier == APPLICATION,
             ".models." in chain.target_type,
             -len(chain.hops),
         )
@@ -102,8 +112,10 @@ class RetentionProbe:
     """Remembers the instances of growing types, and finds their chains.
 
     ``focus`` names the types to explain (``module.QualName``); when empty,
-    the types that rose in most samples (:data:`MIN_RISE_FRACTION`) and
-    ended above their count at ``start()`` are chosen. ``sample()`` records
+    the types that rose in most traced samples (:data:`MIN_RISE_FRACTION`)
+    and ended above their count at the end of the warm-up are chosen. The
+    first ``start_after`` samples are the warm-up: they are not traced, and
+    the last of them counts every type once. ``sample()`` records
     the ids of the candidates' instances; ``details()`` takes the instances
     that are new since the previous sample (or, for a type that did not grow
     in the last cycle, since it was first recorded) and returns their chains
@@ -113,6 +125,7 @@ class RetentionProbe:
 
     focus: Sequence[str] = ()
     time_budget: float = CHAIN_TIME_BUDGET
+    start_after: int = 0
     name: str = "retention"
     _first: dict[str, int] = field(default_factory=dict)
     _counts: dict[str, int] = field(default_factory=dict)
@@ -121,14 +134,25 @@ class RetentionProbe:
     _previous_ids: dict[str, set[int]] = field(default_factory=dict)
     _current_ids: dict[str, set[int]] = field(default_factory=dict)
     _samples: int = 0
+    _warmup_samples: int = 0
 
     def start(self) -> None:
-        """Count every type once; growth is measured from here."""
-        self._first = self._count()
-        self._counts = self._first
+        """Count every type once if there is no warm-up: growth counts from here."""
+        if self.start_after == 0:
+            self._first = self._counts = self._count()
 
     def sample(self) -> dict[str, float]:
-        """Count rises per type and remember the ids of candidate instances."""
+        """Count rises per type and remember the ids of candidate instances.
+
+        During the warm-up, only its last sample counts the types, as the
+        baseline the traced samples are measured against.
+        """
+        if self._warmup_samples < self.start_after:
+            self._warmup_samples += 1
+            if self._warmup_samples == self.start_after:
+                self._first = self._counts = self._count()
+            return {}
+
         objects = gc.get_objects()
         try:
             counts = count_types(objects)
@@ -150,7 +174,7 @@ class RetentionProbe:
         return {}
 
     def growth(self) -> dict[str, float]:
-        """Instances gained per sample since ``start()``, for types that gained."""
+        """Instances gained per traced sample, for types that gained."""
         samples = max(self._samples, 1)
         return {
             name: (count - self._first.get(name, 0)) / samples

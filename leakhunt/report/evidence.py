@@ -135,12 +135,13 @@ class EvidencePrinter:
                 self._line(f"chain graphs ({len(graphs)} .{drawn}): {folder}", dim=True)
 
     def _origins(self, origins: Sequence[Mapping[str, object]]) -> None:
-        for origin in origins[:MAX_ORIGINS_SHOWN]:
+        shown = shown_origins(origins, MAX_ORIGINS_SHOWN)
+        for origin in shown:
             self._line(
                 f"your code: {_short(str(origin.get('where')))} "
                 f"{_rate(origin)}: {origin.get('source')}"
             )
-        _more(self, len(origins), MAX_ORIGINS_SHOWN, "lines")
+        _more(self, len(origins), len(shown), "lines")
 
     def _sites(self, sites: Sequence[Mapping[str, object]]) -> None:
         for index, site in enumerate(sites[:MAX_SITES_SHOWN]):
@@ -177,6 +178,22 @@ class EvidencePrinter:
 
     def _line(self, text: str, *, dim: bool = False, style: str = "") -> None:
         self.out.print(Text(f"{INDENT}{text}", style="dim" if dim else style))
+
+
+def shown_origins(
+    origins: Sequence[Mapping[str, object]], limit: int
+) -> list[Mapping[str, object]]:
+    """The fastest-growing ``limit`` origins, then the target's own best line.
+
+    The target's own file (``own``) is where its author starts reading:
+    when the fastest lines are all elsewhere in the code under test (a base
+    class, a helper module), the target's best line is shown after them.
+    """
+    shown = list(origins[:limit])
+    if any(origin.get("own") for origin in shown):
+        return shown
+    own = next((origin for origin in origins[limit:] if origin.get("own")), None)
+    return [*shown, own] if own is not None else shown
 
 
 def _more(printer: EvidencePrinter, total: int, shown: int, label: str) -> None:

@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from leakhunt.analysis.signals import default_signals
+from leakhunt.report.evidence import shown_origins
 from leakhunt.report.model import (
     FINDING_KINDS,
     OBJECT_GROWTH,
@@ -208,7 +209,7 @@ def _origins(value: object, evidence: Mapping[str, object]) -> str:
     rows = "".join(
         f"<tr><td><code>{_e(str(o.get('where')))}</code></td>"
         f"<td>{_e(_rate(o))}</td><td><code>{_e(str(o.get('source')))}</code></td></tr>"
-        for o in _dicts(value)[:MAX_ITEMS]
+        for o in shown_origins(_dicts(value), MAX_ITEMS)
     )
     return (
         "<h4>Where in the code under test the memory goes back to</h4>"

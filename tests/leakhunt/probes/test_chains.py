@@ -5,10 +5,11 @@ from __future__ import annotations
 import sys
 import threading
 import types
+import weakref
 
 import pytest
 
-from leakhunt.probes.chains import SearchStats, find_chains
+from leakhunt.probes.chains import BOOKKEEPING, SearchStats, find_chains
 
 
 class Pod:
@@ -146,3 +147,66 @@ def test_objects_held_only_by_leakhunt_are_not_blamed_on_it() -> None:
         del chains_module._TEST_ONLY_STATE  # type: ignore[attr-defined]
 
     assert chains == {}
+
+
+class Connection:
+    """Stands in for a pooled HTTP connection and its socket."""
+
+    def __init__(self) -> None:
+        self.sock = Pod("socket")
+
+
+class Pool:
+    """Stands in for urllib3's pool, which registers a weakref.finalize."""
+
+    def __init__(self) -> None:
+        self.queue = [Connection()]
+        self.finalizer = weakref.finalize(self, list.clear, self.queue)
+
+
+def test_a_pooled_socket_is_held_by_the_application_cache_not_by_weakref(
+    registry_module: types.ModuleType,
+) -> None:
+    # The application's chain is 9 hops long; weakref.finalize's registry,
+    # which holds the pool's connections for as long as the pool lives, is
+    # one hop nearer: the shortest chain from any root would name it.
+    pool = Pool()
+    manager = {"pools": {"127.0.0.1": pool}}
+    registry_module._INFORMERS.append(types.SimpleNamespace(rest=manager))
+    socket = pool.queue[0].sock
+    try:
+        chains = find_chains({id(socket): "tests.Socket"})
+    finally:
+        pool.finalizer.detach()
+
+    chain = chains["tests.Socket"]
+    assert chain.holder == "myop.registry._INFORMERS"
+    assert chain.text().endswith("queue (list) -> [0] (Connection) -> sock (Pod)")
+    assert not chain.library_root
+
+
+def test_a_registry_of_bookkeeping_holds_what_nothing_else_does() -> None:
+    held = Pod("only-finalized")
+    watched = Informer()
+    finalizer = weakref.finalize(watched, list, [held])
+    try:
+        chains = find_chains({id(held): "tests.Pod"})
+    finally:
+        finalizer.detach()
+
+    chain = chains["tests.Pod"]
+    assert chain.root == "module weakref"
+    assert chain.tier == BOOKKEEPING
+
+
+def test_a_target_loaded_from_its_file_is_a_root_though_its_name_starts_leakhunt(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A target named as path/to/file.py:name is imported under this name.
+    module = types.ModuleType("leakhunt_target_controller_0123456789")
+    module._CACHE = [Pod("kept")]  # type: ignore[attr-defined]  # built at run time
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+
+    chains = find_chains({id(module._CACHE[0]): "tests.Pod"})
+
+    assert chains["tests.Pod"].holder == f"{module.__name__}._CACHE"
