@@ -14,7 +14,9 @@ from __future__ import annotations
 import html
 import logging
 import math
+import os
 import re
+import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
@@ -78,8 +80,13 @@ details summary{cursor:pointer}
 """
 
 
-def render_html(report: Report) -> str:
-    """Return the whole report as one self-contained HTML page."""
+def render_html(report: Report, *, folder: Path | None = None) -> str:
+    """Return the whole report as one self-contained HTML page.
+
+    ``folder`` is where the page will be written: links to the run's files
+    (the memray capture) are made relative to it, so that they still work
+    when the page and the run's directory are moved together.
+    """
     verdict = verdict_line(report).plain
     target = str(report.meta.get("target", "the controller"))
     findings = sort_findings(report.findings)
@@ -96,7 +103,11 @@ def render_html(report: Report) -> str:
     ]
     parts.append(_findings_section(findings))
     carried = any("allocation_sites" in f.evidence for f in findings)
-    parts.append(_attribution_section(report.meta.get("attribution"), carried=carried))
+    parts.append(
+        _attribution_section(
+            report.meta.get("attribution"), carried=carried, folder=folder
+        )
+    )
     if report.error is not None:
         parts.append(_error_section(report.error))
     parts.append(_plots_section(report, findings))
@@ -107,7 +118,8 @@ def render_html(report: Report) -> str:
 def write_html(report: Report, path: str | Path) -> Path:
     """Write :func:`render_html` to ``path`` and return the path."""
     target = Path(path)
-    target.write_text(render_html(report), encoding="utf-8")
+    page = render_html(report, folder=target.parent.absolute())
+    target.write_text(page, encoding="utf-8")
     logger.info("Wrote the HTML report to %s.", target)
     return target
 
@@ -320,7 +332,9 @@ _SHARED_EVIDENCE: Mapping[str, str] = {
 """Evidence one attribution pass gives several findings, shown once."""
 
 
-def _attribution_section(attribution: object, *, carried: bool) -> str:
+def _attribution_section(
+    attribution: object, *, carried: bool, folder: Path | None
+) -> str:
     """The pass itself; its sites too when no finding carried them (``--deep``)."""
     if not isinstance(attribution, Mapping):
         return ""
@@ -346,9 +360,12 @@ def _attribution_section(attribution: object, *, carried: bool) -> str:
         if isinstance(memray, Mapping) and memray.get("sites"):
             parts.append(_memray_sites(memray["sites"], {}))
     if isinstance(memray, Mapping) and memray.get("path") and not memray.get("note"):
+        capture = str(memray["path"])
+        href = _e(_link(capture, folder))
         parts.append(
-            f"<p>memray capture: <code>{_e(str(memray['path']))}</code>; draw its "
-            f"leaks with <code>{_e(str(memray.get('command')))}</code></p>"
+            f'<p>memray capture: <a class="capture" href="{href}">'
+            f"<code>{_e(capture)}</code></a>; draw its leaks with "
+            f"<code>{_e(str(memray.get('command')))}</code></p>"
         )
 
     retention = attribution.get("retention")
@@ -370,6 +387,20 @@ def _attribution_section(attribution: object, *, carried: bool) -> str:
                 f"<ul>{listed}</ul></details>"
             )
     return "\n".join(parts)
+
+
+def _link(path: str, folder: Path | None) -> str:
+    """A link to a file of the run: relative to the page's folder when both
+    are known and on one drive, else an absolute ``file://`` URL."""
+    target = Path(path).absolute()
+    if folder is not None:
+        try:
+            return urllib.parse.quote(
+                os.path.relpath(target, folder).replace(os.sep, "/")
+            )
+        except ValueError:  # another drive (Windows): no relative path
+            pass
+    return target.as_uri()
 
 
 def _get(chain: object) -> object:
