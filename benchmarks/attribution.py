@@ -12,7 +12,9 @@ Two figures, each printed side by side with what it is compared to:
    informers holding pods, plus filler that is reachable but holds
    nothing); the time :func:`find_chains` takes to name the holder of one
    pod, then of one pod per informer (as many targets as types one pass
-   explains), next to ``objgraph.find_backref_chain`` on the same heap.
+   explains), next to ``objgraph.find_backref_chain`` on the same heap; and
+   what the retention probe costs per cycle on that heap (counting every
+   type and remembering the ids of one type's instances).
 
     python benchmarks/attribution.py [soak|heap|all] [--cycles N]
         [--objects N] [--deep-cycles N] [--heap N]
@@ -31,12 +33,17 @@ from pathlib import Path
 import objgraph
 
 from leakhunt.probes.chains import SearchStats, find_chains
+from leakhunt.probes.objects import type_name
+from leakhunt.probes.retention import RetentionProbe
 from leakhunt.soak import SoakOptions, run_soak
 
 TARGET = "harness.controllers.informer_registry:controller"
 
 TARGETS = 12
 """Targets of the many-target search: the number of types one pass explains."""
+
+PROBE_SAMPLES = 3
+"""Samples of the retention probe timed on the heap; the median is printed."""
 
 
 class Pod:
@@ -153,6 +160,7 @@ def bench_heap(size: int) -> None:
             theirs = time.perf_counter() - began
             rows.append((count, ours, theirs, stats.visited))
         text = chains["Pod0"].text()
+        per_sample = _retention_sample_seconds()
     finally:
         del sys.modules[module.__name__]
 
@@ -164,6 +172,25 @@ def bench_heap(size: int) -> None:
             f"  (find_chains visited {visited:,})"
         )
     print(f"  chain: {text}")
+    print(
+        f"retention probe, one sample (count every type, ids of one): "
+        f"{per_sample:.2f} s (median of {PROBE_SAMPLES})"
+    )
+
+
+def _retention_sample_seconds() -> float:
+    """The median time of one retention probe sample on the current heap."""
+    probe = RetentionProbe(focus=(type_name(Pod),))
+    probe.start()
+    times = []
+    try:
+        for _ in range(PROBE_SAMPLES):
+            began = time.perf_counter()
+            probe.sample()
+            times.append(time.perf_counter() - began)
+    finally:
+        probe.stop()
+    return sorted(times)[len(times) // 2]
 
 
 def main(argv: list[str] | None = None) -> int:
