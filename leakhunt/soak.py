@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from harness.errors import ServerError
 from harness.lifecycle.scenarios import SCENARIOS
 from harness.workload.churn import MAX_RATE as MAX_CHURN
 from leakhunt.analysis.lifecycle import (
@@ -28,6 +29,7 @@ from leakhunt.analysis.lifecycle import (
     lifecycle_findings,
 )
 from leakhunt.analysis.server import ServerEvidence, server_findings
+from leakhunt.analysis.signals import COUNT, SignalRegistry, SignalSpec, default_signals
 from leakhunt.analysis.thresholds import Thresholds
 from leakhunt.analysis.verdict import attach_details, judge
 from leakhunt.attribution import (
@@ -36,15 +38,24 @@ from leakhunt.attribution import (
     validate_deep_cycles,
     wanted,
 )
-from leakhunt.errors import UsageError
+from leakhunt.errors import LeakhuntError, ServerGone, UsageError
 from leakhunt.probes.apiserver import ApiServerProbe
+from leakhunt.probes.watches import CLIENT_WATCHES_SIGNAL
 from leakhunt.report.model import WATCH_LEAK, Finding, Report
-from leakhunt.worker_process import WorkerFailed, WorkerProcess
+from leakhunt.worker_process import (
+    WorkerFailed,
+    WorkerProcess,
+    check_target,
+)
 from leakhunt.world import World, open_world
 
 logger = logging.getLogger(__name__)
 
 MIN_CYCLES = 3
+
+MAX_OBJECTS = 100_000
+"""Pods a soak may seed at most: the largest store the simulator is tested and
+benchmarked with (docs/benchmarks.md), which it serves within seconds."""
 
 SOAK_THRESHOLDS = Thresholds(
     min_growth={"allocated_blocks": 16, "rss_bytes": "16 KiB", "uss_bytes": "16 KiB"}
@@ -61,6 +72,21 @@ allocator arenas and the HTTP and TLS libraries' native caches fill (seen:
 about 4 KiB a cycle over 30 cycles of the kubernetes_asyncio reference
 controller, with heap blocks and objects flat); a leaked pod pins 64 KiB.
 """
+
+CLIENT_WATCHES = SignalSpec(
+    CLIENT_WATCHES_SIGNAL, WATCH_LEAK, COUNT, True, 0.5, "watch responses left open"
+)
+"""Watch responses the worker still holds open after a stop, counted exactly:
+one more each cycle is a leak within a few cycles, wherever the server is."""
+
+WATCH_LEAK_SIGNALS = (
+    "server_watches_open",
+    CLIENT_WATCHES_SIGNAL,
+    "server_watchers_registered",
+)
+"""The signals a watch leak is seen in, best first: the simulator lists each
+watch left open with its URL and user agent; the client's count is this
+process's alone; a cluster's registered watchers count every client."""
 
 DEFAULT_STOP_TIMEOUT = 5.0
 DEFAULT_SYNC_TIMEOUT = 15.0
@@ -118,8 +144,11 @@ class SoakOptions:
             raise UsageError(
                 f"unknown scenario {self.scenario!r}; choose one of {known}"
             )
-        if self.objects < 0:
-            raise UsageError(f"expected --objects of 0 or more, got {self.objects}")
+        if not 0 <= self.objects <= MAX_OBJECTS:
+            raise UsageError(
+                f"expected --objects between 0 and {MAX_OBJECTS:,}, got "
+                f"{self.objects:,}; a leak shows on a few hundred pods"
+            )
         if self.namespaces < 1:
             raise UsageError(
                 f"expected --namespaces of 1 or more, got {self.namespaces}"
@@ -143,7 +172,27 @@ class SoakOptions:
             raise UsageError(
                 "--context names a context in a kubeconfig; pass --kubeconfig too"
             )
+        if self.kubeconfig is not None:
+            self._validate_for_a_cluster()
         validate_deep_cycles(self.deep_cycles)
+
+    def _validate_for_a_cluster(self) -> None:
+        """Refuse what only the simulator can do, before anything is created."""
+        if SCENARIOS[self.scenario].needs_server:
+            simulated = ", ".join(
+                name for name, scenario in SCENARIOS.items() if scenario.needs_server
+            )
+            raise UsageError(
+                f"the {self.scenario} scenario drives the API server, which only "
+                f"the simulator allows ({simulated}); drop --kubeconfig, or "
+                "choose another --scenario"
+            )
+        if self.namespaces != 1:
+            raise UsageError(
+                f"--namespaces {self.namespaces} spreads the simulator's pods; on "
+                "a cluster leakhunt seeds one namespace of its own, so drop "
+                "--namespaces or --kubeconfig"
+            )
 
 
 class SoakObserver(Protocol):
@@ -172,6 +221,7 @@ class _Run:
     busiest_handlers: float = 0.0
     findings: list[Finding] = field(default_factory=list)
     error: dict[str, object] | None = None
+    failure: str | None = None
     interrupted: bool = False
     cycles: int = 0
 
@@ -184,6 +234,17 @@ class _Run:
         for values in self.series.values():
             if len(values) < self.cycles:
                 values.append(math.nan)
+
+    def fail(self, message: str, exc: BaseException) -> None:
+        """End the run here: what was measured so far is still reported."""
+        self.failure = message
+        self.error = {
+            "cycle": self.cycles,
+            "type": type(exc).__name__,
+            "message": message,
+            "traceback": "",
+        }
+        logger.info("Ending the soak: %s.", message)
 
 
 def run_soak(options: SoakOptions, observer: SoakObserver | None = None) -> Report:
@@ -201,7 +262,11 @@ def run_soak(options: SoakOptions, observer: SoakObserver | None = None) -> Repo
     }
 
     with ExitStack() as stack:
-        world = stack.enter_context(open_world(options))
+        # NB: on a cluster, a target that cannot be loaded is refused before
+        # a namespace is created or a pod seeded.
+        world = stack.enter_context(
+            open_world(options, before_writes=lambda: check_target(options.target))
+        )
         meta["server"] = world.description
         meta["namespace"] = world.namespace
         metrics = ApiServerProbe(world.configuration)
@@ -225,10 +290,12 @@ def run_soak(options: SoakOptions, observer: SoakObserver | None = None) -> Repo
 
     meta["seconds"] = round(time.monotonic() - started, 3)
     meta["interrupted"] = run.interrupted
+    if run.failure is not None:
+        meta["failure"] = run.failure
     report = _report(options, run, meta)
     # Attribution explains the screening's findings; it never changes them.
     explain = options.attribution and wanted(report, deep=options.deep)
-    if explain and not run.interrupted:
+    if explain and not run.interrupted and run.failure is None:
         if observer is not None:
             observer.explaining(options.deep_cycles)
         run_attribution(options, report, cycles=options.deep_cycles)
@@ -269,10 +336,23 @@ def _drive(
                 "traceback": exc.log_tail,
             }
             return
+        except LeakhuntError as exc:
+            # The worker gave up on the scenario; a server that has gone away
+            # is the likely reason, and then the one to report.
+            if _answers(metrics):
+                raise
+            run.fail(_gone(world, run, exc), exc)
+            return
 
         # The worker is idle now: read what the cycle did on the server side.
-        previous, reading = reading, metrics.read()
-        watches = world.open_watches_after_stop(WATCH_CLOSE_GRACE)
+        try:
+            previous, reading = reading, metrics.read()
+            watches = world.open_watches_after_stop(WATCH_CLOSE_GRACE)
+            audit = world.audit_since_last()
+        except (ServerGone, ServerError) as exc:
+            run.fail(_gone(world, run, exc), exc)
+            return
+
         # NB: JSON has no NaN; a signal not measured this cycle arrives as null.
         signals: dict[str, float] = {
             name: math.nan if value is None else float(value)
@@ -284,7 +364,7 @@ def _drive(
                 reading,
                 watches,
                 cycle_seconds=float(message["cycle_seconds"]),
-                audit=world.audit_since_last(),
+                audit=audit,
             )
         )
         run.record(signals)
@@ -299,6 +379,26 @@ def _drive(
     run.details = worker.details()
 
 
+def _answers(metrics: ApiServerProbe) -> bool:
+    """Whether the API server still answers at all."""
+    try:
+        metrics.read()
+    except ServerGone:
+        return False
+    except LeakhuntError:
+        pass  # a refusal is an answer
+    return True
+
+
+def _gone(world: World, run: _Run, exc: Exception) -> str:
+    """The one line for a server that stopped answering between cycles."""
+    reason = exc.reason if isinstance(exc, ServerGone) else str(exc)
+    return (
+        f"the API server at {world.configuration.host} stopped answering after "
+        f"{run.cycles} cycles: {reason}"
+    )
+
+
 def _report(options: SoakOptions, run: _Run, meta: dict[str, object]) -> Report:
     report = Report(
         cycles=run.cycles,
@@ -310,32 +410,53 @@ def _report(options: SoakOptions, run: _Run, meta: dict[str, object]) -> Report:
     report.findings.extend(run.findings)
     if run.cycles >= MIN_CYCLES:
         report.findings.extend(
-            judge(run.series, warmup=options.warmup, thresholds=SOAK_THRESHOLDS)
+            judge(
+                run.series,
+                warmup=options.warmup,
+                thresholds=SOAK_THRESHOLDS,
+                signals=_soak_signals(),
+            )
         )
     report.findings.extend(lifecycle_findings(run.results))
     report.findings.extend(
         handler_findings(run.series.get("watch_handling_share", []), run.handler_frames)
     )
     report.findings.extend(server_findings(run.server, run.cycles))
-    report.findings = _without_redundant_watch_trend(report.findings)
+    report.findings = _best_watch_leak(report.findings)
     attach_details(report.findings, run.details)
+    _attach_client_watches(report.findings, run.details)
     report.meta["cycle_results"] = [_summary(result) for result in run.results]
     return report
 
 
-def _without_redundant_watch_trend(findings: list[Finding]) -> list[Finding]:
-    """Keep the exact watch-leak finding over the trend of registered watchers.
+def _soak_signals() -> SignalRegistry:
+    registry = default_signals()
+    registry.register(CLIENT_WATCHES)
+    return registry
 
-    On the simulator the watches left open are listed one by one, with their
-    URLs; the registered-watcher count says the same with less, so it only
-    stands where nothing better is known (a real cluster).
+
+def _best_watch_leak(findings: list[Finding]) -> list[Finding]:
+    """Keep one watch-leak finding: the one from the best of its signals.
+
+    The three signals say the same leak with more or less detail (see
+    :data:`WATCH_LEAK_SIGNALS`); the best one found stands for them.
     """
-    exact = any(
-        f.kind == WATCH_LEAK and f.signal == "server_watches_open" for f in findings
-    )
-    if not exact:
-        return findings
-    return [f for f in findings if f.signal != "server_watchers_registered"]
+    found = {f.signal for f in findings if f.kind == WATCH_LEAK}
+    best = next((signal for signal in WATCH_LEAK_SIGNALS if signal in found), None)
+    return [
+        f
+        for f in findings
+        if f.kind != WATCH_LEAK
+        or f.signal not in WATCH_LEAK_SIGNALS
+        or f.signal == best
+    ]
+
+
+def _attach_client_watches(findings: list[Finding], details: dict[str, Any]) -> None:
+    """Show the client's open watch responses (URL, socket) with a watch leak."""
+    for finding in findings:
+        if finding.kind == WATCH_LEAK and details.get("client_watches"):
+            finding.evidence.setdefault("client_watches", details["client_watches"])
 
 
 def _summary(result: dict[str, Any]) -> dict[str, Any]:

@@ -22,6 +22,9 @@ logger = logging.getLogger(__name__)
 MAX_STACKS = 10
 """Thread stacks or tasks kept as evidence per finding."""
 
+CONTROLLER_ERROR = "ControllerError"
+"""The ``type`` of a report's error when the controller raised in a cycle."""
+
 
 def lifecycle_findings(results: Sequence[Mapping[str, Any]]) -> list[Finding]:
     """Judge the per-cycle results of the harness."""
@@ -80,7 +83,7 @@ def first_error(results: Sequence[Mapping[str, Any]]) -> dict[str, object] | Non
             lines = str(text).strip().splitlines()
             return {
                 "cycle": result["cycle"],
-                "type": "ControllerError",
+                "type": CONTROLLER_ERROR,
                 "message": lines[-1] if lines else "the controller raised",
                 "traceback": str(text),
             }

@@ -211,6 +211,7 @@ def server_findings(evidence: ServerEvidence, cycles: int) -> list[Finding]:
         )
 
     rate = max(evidence.write_rates)
+    busiest = evidence.write_rates.index(rate)
     if rate > MAX_WRITES_PER_SECOND:
         findings.append(
             Finding(
@@ -220,10 +221,12 @@ def server_findings(evidence: ServerEvidence, cycles: int) -> list[Finding]:
                 unit="writes/s",
                 message=(
                     f"the controller wrote {rate:.0f} times per second beyond a "
-                    f"burst of {WRITE_BURST_ALLOWANCE} in its busiest cycle; above "
-                    f"{MAX_WRITES_PER_SECOND:.0f}/s it has no client-side rate limit"
+                    f"burst of {WRITE_BURST_ALLOWANCE} in its busiest cycle (cycle "
+                    f"{busiest}); above {MAX_WRITES_PER_SECOND:.0f}/s it has no "
+                    "client-side rate limit"
                 ),
                 evidence={
+                    "busiest_cycle": busiest,
                     "writes_per_second": [round(r, 1) for r in evidence.write_rates],
                     "user_agents": dict(evidence.writers.most_common(MAX_EXAMPLES)),
                 },

@@ -5,12 +5,15 @@ from __future__ import annotations
 import argparse
 import logging
 import signal
+import sys
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
 from rich.console import Console
 
+from harness.errors import EXIT_RUN_FAILED
+from leakhunt.analysis.lifecycle import CONTROLLER_ERROR
 from leakhunt.attribution import DEFAULT_DEEP_CYCLES
 from leakhunt.cli import output_console
 from leakhunt.cli.report import check_html_path, check_output_path
@@ -208,6 +211,14 @@ def run(args: argparse.Namespace) -> int:
         console.print(f"HTML report written to {html_path}", highlight=False)
     if report.meta.get("interrupted"):
         return EXIT_INTERRUPTED
+    failure = report.meta.get("failure")
+    if failure is not None:
+        # The run broke, but what it measured is in the partial report.
+        print(
+            f"leakhunt soak: error: {failure}; the partial report is in {path}",
+            file=sys.stderr,
+        )
+        return EXIT_RUN_FAILED
     return EXIT_CLEAN if report.passed else EXIT_FINDINGS
 
 
@@ -215,6 +226,19 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
     """SIGTERM ends a soak as Ctrl-C does: the worker and the simulator are
     stopped and the partial report is written."""
     raise KeyboardInterrupt
+
+
+def _why(report: Report) -> str:
+    """What made the verdict: the finding kinds, and the error of a cycle."""
+    reasons = sorted({finding.kind for finding in report.findings})
+    error = report.error
+    failure = report.meta.get("failure")
+    if failure is not None:
+        reasons.append(str(failure))
+    elif error is not None and error.get("type") == CONTROLLER_ERROR:
+        raised = str(error.get("message") or error.get("type") or "an error")
+        reasons.append(f"cycle {error.get('cycle')} raised {raised}")
+    return f": {'; '.join(reasons)}" if reasons else ""
 
 
 def _show(console: Console, report: Report, path: Path, *, quiet: bool) -> None:
@@ -227,9 +251,9 @@ def _show(console: Console, report: Report, path: Path, *, quiet: bool) -> None:
         if quiet:
             return
     if quiet:
-        kinds = sorted({finding.kind for finding in report.findings})
-        found = f": {', '.join(kinds)}" if kinds else ""
-        console.print(f"leakhunt: {report.verdict}{found} ({path})", highlight=False)
+        console.print(
+            f"leakhunt: {report.verdict}{_why(report)} ({path})", highlight=False
+        )
         return
     render(report, console=console)
     console.print(f"Report written to {path}", highlight=False)
