@@ -40,6 +40,16 @@ def output_console(*, stderr: bool = False) -> Console:
     return console
 
 
+def one_line(exc: BaseException) -> str:
+    """An error's message as one line: a message that quotes another process's
+    output (a traceback) keeps its first line and its last, the error itself."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    if len(lines) <= 1:
+        return lines[0] if lines else type(exc).__name__
+    head = lines[0].removesuffix("Traceback (most recent call last):").rstrip()
+    return f"{head} ... {lines[-1]}"
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the top-level parser with every subcommand."""
     parser = argparse.ArgumentParser(
@@ -76,7 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = args.func(args)
     except (LeakhuntError, HarnessError) as exc:
-        print(f"leakhunt {args.command}: error: {exc}", file=sys.stderr)
+        print(f"leakhunt {args.command}: error: {one_line(exc)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print(f"leakhunt {args.command}: interrupted", file=sys.stderr)

@@ -23,6 +23,8 @@ import psutil
 import pytest
 
 from harness.apiserver.process import SimulatorProcess
+from harness.errors import ServerError
+from leakhunt.cli import one_line
 
 SOAK_TIMEOUT = 600
 """Seconds any one soak may take here before the test calls it a hang."""
@@ -650,3 +652,16 @@ def test_a_context_the_kubeconfig_lacks_is_one_line_listing_the_ones_it_has(
 
     assert code == 2
     assert f"no context 'production' in {cluster.kubeconfig}; it has " in line
+
+
+def test_an_error_quoting_another_process_traceback_is_shown_as_one_line() -> None:
+    error = ServerError(
+        "the simulator exited with code 1 before serving: Traceback (most recent "
+        'call last):\n  File "x.py", line 1, in <module>\nOSError: [Errno 98] '
+        "Address already in use\n"
+    )
+
+    assert one_line(error) == (
+        "the simulator exited with code 1 before serving: ... "
+        "OSError: [Errno 98] Address already in use"
+    )
