@@ -1,289 +1,352 @@
 """How fast leakhunt's verdict finds leaks, and how often it cries wolf.
 
-Two parts, both in one run:
+Every figure comes from real runs of ``run_cycles`` with the default probes,
+seeded, with tracemalloc off and, as a second set, on:
 
-1. Synthesised series judged directly: clean workloads (flat, noisy,
-   warm-up then flat, a cache that plateaus) over many seeds give the
-   false-positive rate; leaks of 256 B, 1 KiB, 10 KiB, one object and one
-   thread per cycle, on top of the same noise, give the number of cycles
-   until the verdict first says "leak". The noise follows what was measured
-   on this kind of machine (docs/benchmarks.md, shared measurements):
-   tracemalloc wobbles with an sd of ~490 B and steps by 2-3 KB now and then,
-   RSS moves in 4 KiB pages and jumps by 8 MiB in the first cycle.
-2. Real workloads through ``run_cycles`` with tracemalloc on (fewer runs):
-   the same clean shapes, and the leaks, whose series are judged on every
-   prefix to find the first cycle with a verdict.
+- clean workloads in four shapes (flat, noisy, warm-up then flat, a cache
+  that fills and plateaus) give the false-positive rate;
+- leaks of 256 B, 1 KiB, 10 KiB, one object and one thread per cycle, added
+  to a seeded quiet workload (the flat shape) and to a seeded noisy one,
+  give the cycles until the verdict is "leak".
 
-Run: ``.venv/bin/python benchmarks/detection.py [--seeds 100] [--real-runs 5]``
+The stopping rule is the same for both: each run records ``--cycles``
+samples, and the verdict after N cycles is ``judge`` on the first N values of
+every series, which is what ``run_cycles(cycles=N)`` says on the same
+samples. For each N the benchmark reports the share of clean runs with any
+finding and the share of leak runs whose leak is found; "cycles to detect"
+is the smallest N whose verdict finds the leak. A verdict after N cycles is
+therefore worth the false-positive rate printed for that N.
+
+Run: ``.venv/bin/python benchmarks/detection.py [--clean-seeds 25]
+[--leak-seeds 10] [--save runs.json | --load runs.json]``; the tables print
+as Markdown. ``--load`` judges saved series again, to weigh a change to the
+verdict on the very same samples.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import random
-import statistics
 import sys
+import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
-
-import numpy as np
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 
 from leakhunt.analysis.verdict import judge
 from leakhunt.cycles import Settle, run_cycles
-from leakhunt.report.model import MEMORY_GROWTH, OBJECT_GROWTH, THREAD_LEAK
+from leakhunt.report.model import MEMORY_GROWTH, OBJECT_GROWTH, THREAD_LEAK, Finding
 
 Series = dict[str, list[float]]
 
-TRACED_SD = 490.0
-"""Standard deviation of tracemalloc's traced bytes on clean code."""
+SHAPES = ("flat", "noisy", "warm-up", "plateau")
+"""The clean shapes: transient work only; plus a working set that changes size
+every cycle; plus a cache that fills in the first three cycles; plus a cache
+of 200 entries filling at 10-25 entries per cycle (full by cycle 8-20)."""
 
-EARLY_STEP_RATE = 0.2
-LATE_STEP_RATE = 0.01
-EARLY_CYCLES = 10
-"""Traced bytes step by 2-3 KB when a stdlib cache fills or a dict resizes:
-often in the first cycles, rarely later."""
-
-PAGE = 4096.0
-
-
-def clean_series(shape: str, cycles: int, rng: np.random.Generator) -> Series:
-    """Return one clean run's signals in one of the four clean shapes."""
-    x = np.arange(cycles, dtype=np.float64)
-    noisy = shape != "flat"
-
-    traced = np.full(cycles, 2.0e6)
-    rss = np.full(cycles, 120.0 * 2**20)
-    objects = np.full(cycles, 150_000.0)
-    if noisy:
-        traced += rng.normal(0, TRACED_SD, cycles)
-        rate = np.where(x < EARLY_CYCLES, EARLY_STEP_RATE, LATE_STEP_RATE)
-        steps = rng.random(cycles) < rate
-        traced += np.cumsum(steps * rng.uniform(2000, 3000, cycles))
-        rss += PAGE * rng.choice([-1, 0, 0, 0, 0, 0, 1], cycles)
-        objects += rng.integers(-40, 41, cycles)
-
-    if shape == "warm-up":
-        ramp = np.array([5000.0, 3000.0, 1500.0])
-        traced[:3] -= ramp
-        rss[1:] += 8 * 2**20
-        objects[:3] -= np.array([900.0, 400.0, 100.0])
-
-    cache = np.zeros(cycles)
-    if shape == "plateau":
-        per_cycle = rng.integers(10, 26)
-        cache = np.minimum(200.0, per_cycle * (x + 1))
-        traced += cache * 330.0
-        objects += cache
-        rss += PAGE * np.floor(cache * 330.0 / PAGE)
-
-    return {
-        "traced_bytes": traced.tolist(),
-        "rss_bytes": rss.tolist(),
-        "gc_objects": objects.tolist(),
-        "objects.myop.CacheEntry": cache.tolist(),
-        "threads": [3.0] * cycles,
-        "fds": [9.0] * cycles,
-    }
-
-
-def leaky_series(leak: str, cycles: int, rng: np.random.Generator) -> Series:
-    """Return a noisy clean run with one leak added from the first cycle."""
-    series = clean_series("warm-up", cycles, rng)
-    x = np.arange(cycles, dtype=np.float64) + 1
-    traced = np.asarray(series["traced_bytes"])
-    if leak.endswith("B"):
-        size = {"256 B": 256, "1 KiB": 1024, "10 KiB": 10240}[leak]
-        # A retained bytes object also costs its header and a list slot.
-        traced += (size + 41) * x
-    elif leak == "1 object":
-        series["objects.myop.Record"] = x.tolist()
-        series["gc_objects"] = (np.asarray(series["gc_objects"]) + x).tolist()
-        traced += 72 * x
-    else:
-        series["threads"] = (np.asarray(series["threads"]) + x).tolist()
-    series["traced_bytes"] = traced.tolist()
-    return series
-
-
-LEAK_SIGNAL = {
-    "256 B": ("traced_bytes", MEMORY_GROWTH),
-    "1 KiB": ("traced_bytes", MEMORY_GROWTH),
-    "10 KiB": ("traced_bytes", MEMORY_GROWTH),
-    "1 object": ("objects.myop.Record", OBJECT_GROWTH),
-    "1 thread": ("threads", THREAD_LEAK),
+LEAKS: Mapping[str, str] = {
+    "256 B": MEMORY_GROWTH,
+    "1 KiB": MEMORY_GROWTH,
+    "10 KiB": MEMORY_GROWTH,
+    "1 object": OBJECT_GROWTH,
+    "1 thread": THREAD_LEAK,
 }
+"""Each leak per cycle, and the kind of finding that counts as finding it."""
 
+LEAK_BYTES = {"256 B": 256, "1 KiB": 1024, "10 KiB": 10240}
 
-def cycles_to_detect(
-    series: Mapping[str, Sequence[float]], signal: str, kind: str
-) -> int | None:
-    """Return the first cycle count at which ``signal`` is judged a leak."""
-    values = series[signal]
-    for cycles in range(3, len(values) + 1):
-        findings = judge({signal: values[:cycles]})
-        if any(f.kind == kind for f in findings):
-            return cycles
-    return None
+BACKGROUNDS = ("flat", "noisy")
+"""The clean shapes a leak is added to: quiet, and noisy."""
 
+FIRST_VERDICT = 5
+"""The first cycle count judged: exact counts need five cycles."""
 
-def synthetic(seeds: int, cycles: int) -> None:
-    """Print the synthetic false-positive rates and detection speeds.
+STOP_POINTS = (5, 8, 10, 15, 20, 25, 30)
+"""Cycle counts whose verdicts are tabled (every N is judged)."""
 
-    "earlier verdict" counts clean runs that a verdict taken after 8, 12, ...
-    cycles would have flagged: the cost of judging early and often.
-    """
-    print(f"\n## Synthesised series ({seeds} seeds per row, {cycles} cycles)")
-    print(f"{'clean shape':<16}{'false positives':>18}{'earlier verdict':>18}")
-    total = flagged_total = 0
-    for shape in ("flat", "noisy", "warm-up", "plateau"):
-        flagged = flagged_any = 0
-        for seed in range(seeds):
-            series = clean_series(shape, cycles, np.random.default_rng(seed))
-            if judge(series):
-                flagged += 1
-            if any(judge(_prefix(series, n)) for n in range(8, cycles, 4)):
-                flagged_any += 1
-        total += seeds
-        flagged_total += flagged
-        print(
-            f"{shape:<16}{flagged:>8} / {seeds:<7} ({flagged / seeds:5.1%})"
-            f"{flagged_any:>8} / {seeds}"
-        )
-    print(f"{'all':<16}{flagged_total:>8} / {total:<7} ({flagged_total / total:5.1%})")
+FOUND_POINTS = (8, 10, 15, 20, 30)
+"""Cycle counts at which the share of leak runs found is tabled."""
 
-    print(f"\n{'leak per cycle':<16}{'median cycles':>15}{'p90':>6}{'missed':>8}")
-    for leak, (signal, kind) in LEAK_SIGNAL.items():
-        found = [
-            cycles_to_detect(
-                leaky_series(leak, 60, np.random.default_rng(1000 + seed)), signal, kind
-            )
-            for seed in range(seeds)
-        ]
-        hits = sorted(n for n in found if n is not None)
-        missed = len(found) - len(hits)
-        median = statistics.median(hits) if hits else float("nan")
-        p90 = hits[int(0.9 * (len(hits) - 1))] if hits else float("nan")
-        print(f"{leak:<16}{median:>15}{p90:>6}{missed:>8}")
+CACHE_SIZE = 200
+"""Entries the plateau shape's cache holds once full."""
+
+QUICK_SETTLE = Settle(thread_wait=0.02)
+"""A leaked thread never ends; waiting the default 0.5 s for it each cycle
+would only slow the benchmark. Clean runs start no threads, so they never
+wait either way."""
 
 
 class Record:
-    """One leaked user object."""
+    """One object of a clean workload: kept, cached or thrown away."""
 
     def __init__(self, index: int) -> None:
         self.index = index
 
 
+class LeakedRecord(Record):
+    """One object leaked per cycle, of a type the clean work does not use."""
+
+
 def clean_workload(shape: str, seed: int) -> Callable[[], None]:
-    """Return a real callable of one of the clean shapes."""
+    """Return a real callable of one clean shape, a few milliseconds a cycle."""
     rng = random.Random(seed)
     kept: list[Record] = []
+    warm: list[object] = []
     cache: dict[int, tuple[Record, bytes]] = {}
-    warm: dict[int, bytes] = {}
+    fill_rate = rng.randint(10, 25)
 
     def work() -> None:
+        # Transient work every shape does: objects and a buffer, all freed.
         scratch = [Record(i) for i in range(rng.randint(0, 3000))]
         blob = bytearray(rng.randint(0, 1 << 19))
+
         if shape != "flat":
             kept[:] = [Record(i) for i in range(rng.randint(0, 50))]
         if shape == "warm-up" and len(warm) < 3:
-            warm[len(warm)] = bytes(4000)
+            # A lazily built table, largest on first use.
+            warm.append([Record(i) for i in range(1000 // (len(warm) + 1))])
         if shape == "plateau":
-            for _ in range(20):
-                if len(cache) < 200:
+            for _ in range(fill_rate):
+                if len(cache) < CACHE_SIZE:
                     cache[len(cache)] = (Record(len(cache)), bytes(256))
         del scratch, blob
 
     return work
 
 
-def leaky_workload(leak: str, stop: list[Callable[[], None]]) -> Callable[[], None]:
-    """Return a real callable that leaks ``leak`` per cycle."""
-    import threading
+@dataclass
+class LeakyWorkload:
+    """A clean shape with one leak per cycle on top."""
 
-    held: list[object] = []
-    if leak == "1 thread":
-        event = threading.Event()
-        threads: list[threading.Thread] = []
+    leak: str
+    background: str
+    seed: int
+    held: list[object] = field(default_factory=list)
+    threads: list[threading.Thread] = field(default_factory=list)
+    stop: threading.Event = field(default_factory=threading.Event)
 
-        def release() -> None:
-            event.set()
-            for thread in threads:
-                thread.join()
+    def __post_init__(self) -> None:
+        self._clean = clean_workload(self.background, self.seed)
 
-        stop.append(release)
-
-        def spawn() -> None:
-            thread = threading.Thread(target=event.wait, daemon=True)
+    def __call__(self) -> None:
+        self._clean()
+        if self.leak == "1 thread":
+            thread = threading.Thread(target=self.stop.wait, daemon=True)
             thread.start()
-            threads.append(thread)
+            self.threads.append(thread)
+        elif self.leak == "1 object":
+            self.held.append(LeakedRecord(len(self.held)))
+        else:
+            self.held.append(bytes(LEAK_BYTES[self.leak]))
 
-        return spawn
-    if leak == "1 object":
-        return lambda: held.append(Record(len(held)))
-    size = {"256 B": 256, "1 KiB": 1024, "10 KiB": 10240}[leak]
-    return lambda: held.append(bytes(size))
+    def release(self) -> None:
+        """End the leaked threads so that the next run starts from the same count."""
+        self.stop.set()
+        for thread in self.threads:
+            thread.join()
 
 
-def real(runs: int, cycles: int) -> None:
-    """Print false positives and detection speed of real run_cycles runs."""
-    print(f"\n## Real run_cycles runs (tracemalloc on, {cycles} cycles)")
-    started = time.perf_counter()
-    total = flagged_total = 0
-    print(f"{'clean shape':<16}{'false positives':>18}")
-    for shape in ("flat", "noisy", "warm-up", "plateau"):
-        flagged = 0
-        for seed in range(runs):
-            report = run_cycles(
-                clean_workload(shape, seed), cycles=cycles, tracemalloc=True
+@dataclass(frozen=True)
+class Job:
+    """One run to record: a clean shape, or a leak on a background, and a seed."""
+
+    workload: str
+    seed: int
+    background: str = ""
+
+
+@dataclass
+class Run:
+    """The series of one recorded run and what it was."""
+
+    workload: str
+    seed: int
+    tracemalloc: bool
+    series: Series
+    background: str = ""
+
+    def verdicts(self, cycles: int) -> Iterator[tuple[int, list[Finding]]]:
+        """Yield the verdict after each N cycles, from the first judged to all."""
+        for n in range(FIRST_VERDICT, cycles + 1):
+            yield n, judge({name: v[:n] for name, v in self.series.items()})
+
+
+def record(jobs: Sequence[Job], cycles: int) -> list[Run]:
+    """Run every job with tracemalloc off, then on; keep the series."""
+    runs: list[Run] = []
+    for tracemalloc in (False, True):
+        for job in jobs:
+            leaky = None
+            if job.workload in LEAKS:
+                leaky = LeakyWorkload(job.workload, job.background, job.seed)
+            work = leaky or clean_workload(job.workload, job.seed)
+            try:
+                report = run_cycles(
+                    work, cycles=cycles, tracemalloc=tracemalloc, settle=QUICK_SETTLE
+                )
+            finally:
+                if leaky is not None:
+                    leaky.release()
+            runs.append(
+                Run(job.workload, job.seed, tracemalloc, report.series, job.background)
             )
-            if report.findings:
-                flagged += 1
-                for finding in report.findings:
-                    print(f"  {shape} seed {seed}: {finding.message}")
-        total += runs
-        flagged_total += flagged
-        print(f"{shape:<16}{flagged:>8} / {runs}")
-    print(f"{'all':<16}{flagged_total:>8} / {total}")
-
-    print(f"\n{'leak per cycle':<16}{'median cycles':>15}{'runs':>6}")
-    for leak, (signal, kind) in LEAK_SIGNAL.items():
-        found: list[int | None] = []
-        for _ in range(runs):
-            stop: list[Callable[[], None]] = []
-            report = run_cycles(
-                leaky_workload(leak, stop),
-                cycles=24,
-                tracemalloc=True,
-                settle=Settle(thread_wait=0.02),
-            )
-            for release in stop:
-                release()
-            name = signal
-            if leak == "1 object":
-                name = f"objects.{Record.__module__}.{Record.__qualname__}"
-            found.append(cycles_to_detect(report.series, name, kind))
-        hits = [n for n in found if n is not None]
-        median = statistics.median(hits) if hits else float("nan")
-        print(f"{leak:<16}{median:>15}{len(hits):>4}/{runs}")
-    print(f"\n(real runs took {time.perf_counter() - started:.0f} s)")
+    return runs
 
 
-def _prefix(series: Series, cycles: int) -> Series:
-    return {name: values[:cycles] for name, values in series.items()}
+def false_positives(runs: Sequence[Run], cycles: int) -> None:
+    """Print, per shape, how many clean runs have a finding after N cycles."""
+    points = [n for n in STOP_POINTS if n <= cycles]
+    print("\n### Clean runs with any finding after N cycles\n")
+    print("| shape | tracemalloc | " + " | ".join(f"N={n}" for n in points) + " |")
+    print("|---|---|" + "---|" * len(points))
+
+    flagged: dict[tuple[str, bool], list[int]] = {}
+    examples: list[str] = []
+    for run in runs:
+        at = dict(run.verdicts(cycles))
+        flagged.setdefault((run.workload, run.tracemalloc), []).append(
+            sum(1 << n for n in points if at[n])
+        )
+        examples.extend(
+            f"- {run.workload} seed {run.seed}, tracemalloc {_on(run.tracemalloc)}: "
+            f"{finding.message}"
+            for finding in at[cycles]
+        )
+
+    for tracemalloc in (False, True):
+        for shape in (*SHAPES, "all"):
+            masks = [
+                mask
+                for (name, traced), masks in flagged.items()
+                if traced == tracemalloc and shape in (name, "all")
+                for mask in masks
+            ]
+            if not masks:
+                continue
+            cells = [
+                _share(sum(bool(m & 1 << n) for m in masks), len(masks)) for n in points
+            ]
+            print(f"| {shape} | {_on(tracemalloc)} | " + " | ".join(cells) + " |")
+
+    every = [mask for masks in flagged.values() for mask in masks]
+    cells = [_share(sum(bool(m & 1 << n) for m in every), len(every)) for n in points]
+    print("| **all runs** | both | " + " | ".join(cells) + " |")
+    print(f"\nFindings on clean runs after {cycles} cycles:\n")
+    print("\n".join(examples) or "- none")
+
+
+def detection(runs: Sequence[Run], cycles: int) -> None:
+    """Print cycles to detect each leak, and the share found after N cycles."""
+    points = [n for n in FOUND_POINTS if n <= cycles]
+    print("\n### Leak runs: cycles until the verdict finds the leak\n")
+    print(
+        "| leak per cycle | added to | tracemalloc | median | p90 | "
+        + " | ".join(f"found at N={n}" for n in points)
+        + " |"
+    )
+    print("|---|---|---|---|---|" + "---|" * len(points))
+    for background in BACKGROUNDS:
+        for tracemalloc in (False, True):
+            for leak, kind in LEAKS.items():
+                chosen = [
+                    run
+                    for run in runs
+                    if (run.workload, run.background, run.tracemalloc)
+                    == (leak, background, tracemalloc)
+                ]
+                if chosen:
+                    found = [_found_at(run, kind, cycles) for run in chosen]
+                    _detection_row(leak, background, tracemalloc, found, points)
+
+
+def _found_at(run: Run, kind: str, cycles: int) -> list[int]:
+    return [
+        n
+        for n, findings in run.verdicts(cycles)
+        if any(finding.kind == kind for finding in findings)
+    ]
+
+
+def _detection_row(
+    leak: str,
+    background: str,
+    tracemalloc: bool,
+    found: Sequence[list[int]],
+    points: Sequence[int],
+) -> None:
+    # A run never found counts as found after more cycles than any, so the
+    # median and p90 say "> N" rather than leave misses out.
+    first = sorted(hits[0] if hits else sys.maxsize for hits in found)
+    median, p90 = (first[(len(first) - 1) * q // 10] for q in (5, 9))
+    cells = [_share(sum(n in hits for hits in found), len(found)) for n in points]
+    print(
+        f"| {leak} | {background} | {_on(tracemalloc)} | {_cycles(median, points)} | "
+        f"{_cycles(p90, points)} | " + " | ".join(cells) + " |"
+    )
+
+
+def _cycles(n: int, points: Sequence[int]) -> str:
+    return str(n) if n != sys.maxsize else f"> {points[-1]}"
+
+
+def _share(count: int, total: int) -> str:
+    return f"{count}/{total}"
+
+
+def _on(tracemalloc: bool) -> str:
+    return "on" if tracemalloc else "off"
+
+
+def save(runs: Sequence[Run], path: str) -> None:
+    """Write the recorded series, so that verdicts can be judged again later."""
+    with open(path, "w", encoding="utf-8") as out:
+        json.dump([run.__dict__ for run in runs], out)
+
+
+def load(path: str) -> list[Run]:
+    """Read series written by :func:`save`."""
+    with open(path, encoding="utf-8") as source:
+        return [Run(**item) for item in json.load(source)]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run both parts and print their figures."""
+    """Record (or load) the runs, then print both tables."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=100)
+    parser.add_argument("--clean-seeds", type=int, default=25, help="per shape")
+    parser.add_argument("--leak-seeds", type=int, default=10, help="per leak")
     parser.add_argument("--cycles", type=int, default=30)
-    parser.add_argument("--real-runs", type=int, default=5)
+    parser.add_argument("--save", help="write the recorded series to this file")
+    parser.add_argument("--load", help="judge series saved earlier instead of running")
     args = parser.parse_args(argv)
 
     started = time.perf_counter()
-    synthetic(args.seeds, args.cycles)
-    real(args.real_runs, args.cycles)
-    print(f"\ntotal {time.perf_counter() - started:.0f} s")
+    if args.load:
+        runs = load(args.load)
+    else:
+        jobs = [
+            Job(shape, seed) for shape in SHAPES for seed in range(args.clean_seeds)
+        ]
+        jobs += [
+            Job(leak, 1000 + seed, background)
+            for background in BACKGROUNDS
+            for leak in LEAKS
+            for seed in range(args.leak_seeds)
+        ]
+        runs = record(jobs, args.cycles)
+        if args.save:
+            save(runs, args.save)
+    recorded = time.perf_counter() - started
+
+    false_positives([run for run in runs if run.workload in SHAPES], args.cycles)
+    detection([run for run in runs if run.workload in LEAKS], args.cycles)
+    load_average = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+    print(
+        f"\nRecorded {len(runs)} runs in {recorded:.0f} s, judged them in "
+        f"{time.perf_counter() - started - recorded:.0f} s; load average "
+        f"{load_average}."
+    )
     return 0
 
 
