@@ -1,10 +1,13 @@
 """What a soak costs over the controller's own cycles.
 
 Runs the correct reference controller through N cycles on a simulator seeded
-with P pods twice, in one run: once as ``leakhunt soak`` does it (worker
-process, settling, every probe, the server's metrics and audit between
-cycles), and once bare (a child process that runs the same cycles with the
-same harness and nothing else). Prints both wall times and the overhead.
+with P pods twice, in one run: once bare (a child process that runs the same
+cycles with the same harness and nothing else), and once as ``leakhunt soak``
+does it (worker process, settling, every probe, the server's metrics and audit
+between cycles, the progress display). Both are timed over their cycles only,
+from the first cycle's start to the last one's end: interpreter start-up,
+imports, the simulator's start and the final analysis are left out of both,
+and reported apart. The soak's verdict must be pass.
 
     python benchmarks/soak.py [--cycles 100] [--objects 1000]
 """
@@ -12,24 +15,31 @@ same harness and nothing else). Prints both wall times and the overhead.
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from rich.console import Console
+
 from harness.apiserver.process import SimulatorProcess
 from harness.lifecycle.context import ContextFactory
 from harness.lifecycle.runner import CycleRunner
 from harness.lifecycle.target import load_target
 from harness.workload.control import Control
+from leakhunt.report.progress import SoakProgress
 from leakhunt.soak import SoakOptions, run_soak
 
 TARGET = "harness.controllers.correct:controller"
 
+BARE_CHILD = "--bare-child"
 
-def bare_cycles(kubeconfig: str, namespace: str, url: str, token: str, n: int) -> None:
-    """The same cycles as a soak, with no probe, settling or server reading."""
+
+def bare_cycles(kubeconfig: str, namespace: str, url: str, token: str, n: int) -> float:
+    """The same cycles as a soak, with no probe, settling or server reading;
+    return the seconds the cycles took."""
     contexts = ContextFactory.from_kubeconfig(Path(kubeconfig), namespace)
     with CycleRunner(
         load_target(TARGET),
@@ -37,19 +47,21 @@ def bare_cycles(kubeconfig: str, namespace: str, url: str, token: str, n: int) -
         server=Control(url, token),
         context_factory=contexts,
     ) as runner:
+        started = time.perf_counter()
         for index in range(n):
             runner.run_cycle(index)
+        return time.perf_counter() - started
 
 
-def time_bare(objects: int, cycles: int) -> float:
-    """Wall time of the bare cycles, in a fresh process like the soak's worker."""
+def time_bare(objects: int, cycles: int) -> tuple[float, float]:
+    """Seconds of the bare cycles, and of the whole child process around them."""
     with SimulatorProcess(objects=objects) as simulator:
         started = time.perf_counter()
-        subprocess.run(
+        completed = subprocess.run(
             [
                 sys.executable,
                 __file__,
-                "--bare-child",
+                BARE_CHILD,
                 str(simulator.kubeconfig),
                 simulator.namespaces[0],
                 simulator.url,
@@ -57,27 +69,54 @@ def time_bare(objects: int, cycles: int) -> float:
                 str(cycles),
             ],
             check=True,
+            capture_output=True,
+            text=True,
         )
-        return time.perf_counter() - started
+        whole = time.perf_counter() - started
+    return float(completed.stdout.strip().splitlines()[-1]), whole
 
 
-def time_soak(objects: int, cycles: int) -> tuple[float, str]:
-    """Wall time of ``leakhunt soak`` from the simulator's start, and its verdict."""
+class _TimedProgress(SoakProgress):
+    """The soak's own progress display, noting when the cycles start and end."""
+
+    def __init__(self, console: Console) -> None:
+        super().__init__(console)
+        self.first_cycle = 0.0
+        self.last_cycle = 0.0
+
+    def started(self, options: SoakOptions, server: str) -> None:
+        super().started(options, server)
+        self.first_cycle = time.perf_counter()
+
+    def cycle_done(self, cycle: int, series: dict[str, list[float]]) -> None:
+        super().cycle_done(cycle, series)
+        self.last_cycle = time.perf_counter()
+
+
+def time_soak(objects: int, cycles: int) -> tuple[float, float, str]:
+    """Seconds of the soak's cycles and of the whole ``run_soak``, and its
+    verdict."""
     with tempfile.TemporaryDirectory() as logs:
-        started = time.perf_counter()
-        report = run_soak(
-            SoakOptions(
-                target=TARGET, cycles=cycles, objects=objects, log_dir=Path(logs)
-            )
+        options = SoakOptions(
+            target=TARGET,
+            cycles=cycles,
+            objects=objects,
+            log_dir=Path(logs),
+            attribution=False,
         )
-        return time.perf_counter() - started, report.verdict
+        progress = _TimedProgress(Console(stderr=True))
+        started = time.perf_counter()
+        with progress:
+            report = run_soak(options, progress)
+        whole = time.perf_counter() - started
+    return progress.last_cycle - progress.first_cycle, whole, report.verdict
 
 
 def main() -> None:
     """Time both and print them side by side."""
-    if len(sys.argv) > 1 and sys.argv[1] == "--bare-child":
+    if len(sys.argv) > 1 and sys.argv[1] == BARE_CHILD:
         kubeconfig, namespace, url, token, n = sys.argv[2:7]
-        bare_cycles(kubeconfig, namespace, url, token, int(n))
+        print(bare_cycles(kubeconfig, namespace, url, token, int(n)))
         return
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -85,17 +124,21 @@ def main() -> None:
     parser.add_argument("--objects", type=int, default=1000)
     args = parser.parse_args()
 
-    bare = time_bare(args.objects, args.cycles)
-    soak, verdict = time_soak(args.objects, args.cycles)
-    print(f"{args.cycles} cycles of {TARGET} on {args.objects} pods")
-    print(
-        f"  bare cycles:      {bare:8.1f} s  ({bare / args.cycles * 1000:.0f} ms/cycle)"
-    )
-    print(
-        f"  leakhunt soak:    {soak:8.1f} s  ({soak / args.cycles * 1000:.0f} ms/cycle)"
-    )
-    print(f"  overhead:         {soak / bare - 1:+8.1%}  (target: at most +25%)")
-    print(f"  verdict:          {verdict}")
+    load_before = os.getloadavg()[0]
+    bare, bare_whole = time_bare(args.objects, args.cycles)
+    soak, soak_whole, verdict = time_soak(args.objects, args.cycles)
+    load_after = os.getloadavg()[0]
+    if verdict != "pass":
+        sys.exit(f"the soak of {TARGET} should pass, but its verdict was {verdict}")
+
+    n = args.cycles
+    print(f"{n} cycles of {TARGET} on {args.objects} pods")
+    print(f"  bare cycles:   {bare:8.1f} s  ({bare / n * 1000:.0f} ms/cycle)")
+    print(f"  soak cycles:   {soak:8.1f} s  ({soak / n * 1000:.0f} ms/cycle)")
+    print(f"  overhead:      {soak / bare - 1:+8.1%}  (target: at most +25%)")
+    print(f"  whole runs:    bare {bare_whole:.1f} s, soak {soak_whole:.1f} s")
+    print(f"  verdict:       {verdict}")
+    print(f"  load average:  {load_before:.1f} before, {load_after:.1f} after")
 
 
 if __name__ == "__main__":
