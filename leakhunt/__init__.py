@@ -5,7 +5,8 @@ the process between them, and says with statistical confidence whether
 anything grows, what grows, and who still holds it.
 
 The public API is re-exported here: :func:`run_cycles` and the pieces it is
-built from (:class:`Sampler`, :func:`judge`, :class:`Report`, :class:`Finding`,
+built from (:class:`Sampler`, :func:`judge`, :class:`Report` with its plain
+terminal summary :meth:`Report.summary`, :class:`Finding`,
 :class:`Thresholds`). They are imported on first use, so that the command
 line starts without loading numpy and scipy.
 """
