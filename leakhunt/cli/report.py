@@ -69,10 +69,8 @@ def read_report(path: Path) -> Report:
     try:
         return Report.read(path)
     except ReportFormatError as exc:
-        raise UsageError(
-            f"{path} is not a leakhunt report ({exc}); give the JSON file that "
-            "'leakhunt soak --json PATH' wrote"
-        ) from exc
+        # The format error already says which writers make a valid report.
+        raise UsageError(f"{path} is not a leakhunt report: {exc}") from exc
 
 
 def check_html_path(path: Path) -> None:

@@ -79,7 +79,8 @@ def test_a_file_that_is_not_a_report_is_refused_with_what_to_give(
 
     assert result.returncode == 2
     assert "is not a leakhunt report" in result.stderr
-    assert "leakhunt soak --json PATH" in result.stderr
+    assert "'leakhunt soak --json'" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "out.html").exists()
 
 
