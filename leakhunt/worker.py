@@ -20,7 +20,6 @@ gives each cycle a deadline, asks for a stack dump with ``SIGUSR1``
 from __future__ import annotations
 
 import faulthandler
-import importlib
 import logging
 import os
 import signal
@@ -220,15 +219,17 @@ class Worker:
 def fill_bounded_caches() -> int:
     """Fill each of :data:`BOUNDED_CACHES` to its maximum size; return how many.
 
-    A library that is not installed, or has changed so that the function is
-    gone or not an ``lru_cache``, is skipped: its cache then fills during the
-    first cycles, and the analysis sees it level off.
+    A library the controller has not imported by now, or one that has
+    changed so that the function is gone or not an ``lru_cache``, is skipped:
+    its cache then fills during the first cycles, and the analysis sees it
+    level off.
     """
     filled = 0
     for module_name, name, arguments in BOUNDED_CACHES:
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError:
+        # NB: only a library the controller has imported: importing one here
+        # would add its objects to the heap that is measured.
+        module = sys.modules.get(module_name)
+        if module is None:
             continue
         cached = getattr(module, name, None)
         info = getattr(cached, "cache_info", None)

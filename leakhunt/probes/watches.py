@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import logging
 import socket
+import sys
 import threading
 import weakref
 from collections.abc import Callable
@@ -26,7 +27,6 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-import aiohttp
 import psutil
 import urllib3.connection
 
@@ -64,17 +64,30 @@ class WatchResponses:
         )
         self._lock = threading.Lock()
         self._restore: list[Callable[[], None]] = []
+        self._wrapped_urllib3 = False
+        self._wrapped_aiohttp = False
 
     def install(self) -> None:
-        """Start noting watch responses; a second call changes nothing."""
-        if not self._restore:
+        """Start noting watch responses of the clients imported so far.
+
+        Called again, it also wraps a client imported since (a controller
+        that imports aiohttp in its first cycle); one already wrapped is left
+        as it is.
+        """
+        if not self._wrapped_urllib3:
             self._wrap_urllib3()
-            self._wrap_aiohttp()
+        # NB: aiohttp is only wrapped once the controller has imported it, so
+        # that a controller on the official client does not carry aiohttp's
+        # objects in the heap that is measured.
+        aiohttp = sys.modules.get("aiohttp")
+        if aiohttp is not None and not self._wrapped_aiohttp:
+            self._wrap_aiohttp(aiohttp.ClientResponse)
 
     def uninstall(self) -> None:
         """Stop noting watch responses."""
         while self._restore:
             self._restore.pop()()
+        self._wrapped_urllib3 = self._wrapped_aiohttp = False
 
     def open(self) -> list[dict[str, str]]:
         """The watch responses noted that are still open: URL and socket."""
@@ -106,10 +119,10 @@ class WatchResponses:
             return response
 
         self._replace(owner, "getresponse", getresponse, original)
+        self._wrapped_urllib3 = True
 
-    def _wrap_aiohttp(self) -> None:
-        owner = aiohttp.ClientResponse
-        original = owner.__init__
+    def _wrap_aiohttp(self, owner: type) -> None:
+        original: Any = owner.__dict__["__init__"]
         note = self._note
 
         # NB: the connection is attached after the response is made, so an
@@ -122,6 +135,7 @@ class WatchResponses:
                 note(response, _Watch(text, ""))
 
         self._replace(owner, "__init__", init, original)
+        self._wrapped_aiohttp = True
 
     def _replace(self, owner: type, name: str, wrapper: Any, original: Any) -> None:
         setattr(owner, name, wrapper)
@@ -203,6 +217,7 @@ class ServerSocketsProbe:
     def sample(self) -> dict[str, float]:
         """Return ``client_watches_open`` (watch responses not closed) and
         ``api_connections`` (established TCP connections to the server)."""
+        self._responses.install()
         return {
             CLIENT_WATCHES_SIGNAL: float(self._responses.count()),
             "api_connections": float(len(self._connections())),
