@@ -26,7 +26,12 @@ from harness.errors import EXIT_USAGE, ConfigurationError
 from harness.lifecycle.scenarios import Phase, get_scenario
 from leakhunt.channel import ChannelClosed, ChannelTimeout, Receiver, send
 from leakhunt.errors import LeakhuntError
-from leakhunt.report.model import STOP_TIMEOUT, Finding
+from leakhunt.report.model import (
+    START_TIMEOUT,
+    STOP_TIMEOUT,
+    WORKER_CRASH,
+    Finding,
+)
 from leakhunt.worker import (
     CHECK_OPTION,
     DETAILS,
@@ -43,13 +48,6 @@ if TYPE_CHECKING:
     from leakhunt.world import World
 
 logger = logging.getLogger(__name__)
-
-WORKER_CRASH = "worker-crash"
-"""The finding kind of a worker that exited in the middle of a cycle."""
-
-START_TIMEOUT = "start-timeout"
-"""The finding kind of a controller whose creation, start() or sync never
-returned, so that the worker missed the cycle's deadline."""
 
 HUNG_IN = {
     Phase.START: "in the controller's creation or start()",

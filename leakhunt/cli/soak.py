@@ -6,6 +6,7 @@ import argparse
 import logging
 import signal
 import sys
+from functools import partial
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -196,11 +197,14 @@ def run(args: argparse.Namespace) -> int:
     console = output_console()
     previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
+        # The screening verdict is written before the attribution pass, and
+        # the whole report over it once the pass is done.
+        checkpoint = partial(Report.write, path=args.json)
         if args.quiet:
-            report = run_soak(options)
+            report = run_soak(options, checkpoint=checkpoint)
         else:
             with SoakProgress(output_console(stderr=True)) as progress:
-                report = run_soak(options, progress)
+                report = run_soak(options, progress, checkpoint=checkpoint)
     finally:
         signal.signal(signal.SIGTERM, previous)
 

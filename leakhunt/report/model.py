@@ -37,12 +37,16 @@ SOCKET_LEAK = "socket-leak"
 TASK_LEAK = "task-leak"
 WATCH_LEAK = "watch-leak"
 STOP_TIMEOUT = "stop-timeout"
+START_TIMEOUT = "start-timeout"
+WORKER_CRASH = "worker-crash"
 RELIST_STORM = "relist-storm"
 UNSCOPED_WATCH = "unscoped-watch"
 BLOCKING_HANDLER = "blocking-handler"
 UNTHROTTLED_WRITES = "unthrottled-writes"
 
 FINDING_KINDS: tuple[str, ...] = (
+    WORKER_CRASH,
+    START_TIMEOUT,
     STOP_TIMEOUT,
     THREAD_LEAK,
     TASK_LEAK,
@@ -201,9 +205,15 @@ class Report:
         return text.decode()
 
     def write(self, path: str | Path) -> Path:
-        """Write the JSON report to ``path`` and return the path."""
+        """Write the JSON report to ``path`` and return the path.
+
+        The file is replaced whole: a soak killed while writing leaves the
+        previous report (the screening verdict) rather than half of a new one.
+        """
         target = Path(path)
-        target.write_text(self.to_json() + "\n", encoding="utf-8")
+        partial = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        partial.write_text(self.to_json() + "\n", encoding="utf-8")
+        partial.replace(target)
         logger.info("Wrote the leakhunt report to %s.", target)
         return target
 
