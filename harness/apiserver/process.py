@@ -27,7 +27,14 @@ from harness.workload.seed import namespace_names
 logger = logging.getLogger(__name__)
 
 START_TIMEOUT = 20.0
-"""Seconds to wait for the simulator to write its kubeconfig."""
+"""Seconds to wait for an empty simulator to write its kubeconfig."""
+
+SEED_RATE = 5_000.0
+"""Pods a second the simulator is given to seed before it must be serving.
+
+It seeds 100,000 pods in about 5 s here (docs/benchmarks.md), about 20,000 a
+second; a quarter of that leaves room for a machine that is busy or slow.
+"""
 
 STOP_TIMEOUT = 10.0
 """Seconds to wait after SIGTERM before killing the simulator."""
@@ -75,6 +82,11 @@ class SimulatorProcess:
             raise ServerError("the simulator is not running; call start() first")
         return self._process.pid
 
+    @property
+    def start_timeout(self) -> float:
+        """Seconds the simulator may take to seed its pods and start serving."""
+        return START_TIMEOUT + self.objects / SEED_RATE
+
     def start(self) -> SimulatorProcess:
         """Start the simulator and wait until its kubeconfig is written."""
         if self._process is not None:
@@ -115,7 +127,8 @@ class SimulatorProcess:
 
     def _wait_until_ready(self) -> None:
         assert self._process is not None
-        deadline = time.monotonic() + START_TIMEOUT
+        timeout = self.start_timeout
+        deadline = time.monotonic() + timeout
         while not self.kubeconfig.exists():
             if self._process.poll() is not None:
                 raise ServerError(
@@ -125,7 +138,7 @@ class SimulatorProcess:
             if time.monotonic() > deadline:
                 raise ServerError(
                     f"the simulator did not write {self.kubeconfig} within "
-                    f"{START_TIMEOUT:.0f} s: {self._stderr_tail()}"
+                    f"{timeout:.0f} s: {self._stderr_tail()}"
                 )
             time.sleep(0.02)
 

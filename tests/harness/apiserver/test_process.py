@@ -36,6 +36,17 @@ def test_the_process_seeds_writes_its_kubeconfig_and_stops(tmp_path: Path) -> No
         os.kill(pid, 0)
 
 
+def test_the_largest_store_a_soak_seeds_is_served_within_its_start_deadline() -> None:
+    # 100,000 pods: the most `leakhunt soak --objects` accepts.
+    process = SimulatorProcess(objects=100_000, namespaces=10)
+
+    with process, kubernetes.client.ApiClient(process.configuration()) as api:
+        core: Any = kubernetes.client.CoreV1Api(api)
+        pods = core.list_namespaced_pod("leakhunt-9", limit=1)
+
+        assert pods.metadata.remaining_item_count == 10_000 - 1
+
+
 def test_a_simulator_that_cannot_start_raises_with_its_stderr() -> None:
     process = SimulatorProcess(extra_args=("--compaction-window", "soon"))
 
