@@ -3,68 +3,45 @@
 The attribution pass itself is tested in tests/leakhunt/test_attribution.py;
 here, what a user types: ``--deep`` on a run that passes, ``--deep-cycles``
 outside its range, ``--deep`` with ``--no-attribution``, and a machine
-without Graphviz.
+without Graphviz; and what a user keeps when the pass is killed: the
+screening verdict, written before the pass starts.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import select
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
+import psutil
 import pytest
 
 from harness.errors import EXIT_USAGE
 from leakhunt.attribution import MAX_DEEP_CYCLES, MIN_DEEP_CYCLES
 from leakhunt.report.graph import GRAPHVIZ_MISSING
 
-SOAK_TIMEOUT = 600
-"""Seconds any one soak may take here before the test calls it a hang."""
+if TYPE_CHECKING:
+    from tests.leakhunt.cli.conftest import Soak
+
+BRIEF = ("--cycles", "3", "--objects", "5")
+"""A soak just long enough to screen: the attribution pass is what counts here."""
 
 
-def soak(
-    tmp_path: Path, target: str, *args: str, env: dict[str, str] | None = None
-) -> tuple[int, dict[str, Any] | None, str]:
-    """Run ``leakhunt soak TARGET ARGS``; return its exit code, report and stderr."""
-    report = tmp_path / "report.json"
-    completed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "leakhunt",
-            "soak",
-            target,
-            "--quiet",
-            "--json",
-            str(report),
-            "--log-dir",
-            str(tmp_path / "run"),
-            "--cycles",
-            "3",
-            "--objects",
-            "5",
-            *args,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=SOAK_TIMEOUT,
-        check=False,
-        env=env,
-    )
-    document = json.loads(report.read_text()) if report.exists() else None
-    return completed.returncode, document, completed.stderr
-
-
-def test_deep_explains_a_run_that_passed(tmp_path: Path) -> None:
+def test_deep_explains_a_run_that_passed(soak: Soak) -> None:
     code, report, stderr = soak(
-        tmp_path,
         "harness.controllers.correct:controller",
+        *BRIEF,
         "--deep",
         "--deep-cycles",
         "3",
+        attribution=True,
     )
 
     assert code == 0, stderr
@@ -78,10 +55,14 @@ def test_deep_explains_a_run_that_passed(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("cycles", [MIN_DEEP_CYCLES - 1, MAX_DEEP_CYCLES + 1])
 def test_deep_cycles_outside_the_range_are_refused_with_the_range(
-    tmp_path: Path, cycles: int
+    soak: Soak, cycles: int
 ) -> None:
     code, report, stderr = soak(
-        tmp_path, "harness.controllers.correct:controller", "--deep-cycles", str(cycles)
+        "harness.controllers.correct:controller",
+        *BRIEF,
+        "--deep-cycles",
+        str(cycles),
+        attribution=True,
     )
 
     assert code == EXIT_USAGE
@@ -94,31 +75,36 @@ def test_deep_cycles_outside_the_range_are_refused_with_the_range(
 
 
 def test_deep_with_no_attribution_is_refused_before_anything_runs(
-    tmp_path: Path,
+    soak: Soak,
 ) -> None:
     code, report, stderr = soak(
-        tmp_path, "harness.controllers.correct:controller", "--deep", "--no-attribution"
+        "harness.controllers.correct:controller",
+        *BRIEF,
+        "--deep",
+        "--no-attribution",
+        attribution=True,
     )
 
     assert code == EXIT_USAGE
     assert report is None
     assert "--deep asks for the attribution pass and --no-attribution" in stderr
-    assert not (tmp_path / "run" / "attribution").exists()
+    assert not (soak.log_dir / "attribution").exists()
 
 
 def test_without_graphviz_the_chains_are_written_as_dot_with_a_note(
-    tmp_path: Path,
+    soak: Soak,
 ) -> None:
     # Only the virtual environment's programs: no Graphviz among them.
     bare_path = str(Path(sys.executable).parent)
     env = {**os.environ, "PATH": bare_path}
 
     code, report, stderr = soak(
-        tmp_path,
         "harness.controllers.informer_registry:controller",
+        *BRIEF,
         "--deep",
         "--deep-cycles",
         "3",
+        attribution=True,
         env=env,
     )
 
@@ -132,3 +118,83 @@ def test_without_graphviz_the_chains_are_written_as_dot_with_a_note(
     assert graphs
     assert all(graph["svg"] is None for graph in graphs)
     assert all(Path(graph["dot"]).read_text().startswith("digraph") for graph in graphs)
+
+
+def test_the_screening_verdict_is_on_disk_before_the_attribution_pass_ends(
+    soak: Soak,
+) -> None:
+    # First, a leak that screening calls, so that the pass starts; leakhunt
+    # leads a process group of its own, to be killed whole once it has said
+    # it is explaining the growth.
+    with soak.start(
+        "harness.controllers.informer_registry:controller",
+        "--cycles",
+        "6",
+        "--objects",
+        "20",
+        attribution=True,
+        quiet=False,
+        start_new_session=True,
+    ) as process:
+        try:
+            said = read_stderr_until(process, "Growth found", seconds=120)
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=30)
+            survivors = living_in_group(process.pid, seconds=30)
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+
+    # Then, what the pass never got to replace: the screening verdict, whole.
+    assert survivors == []
+    report = json.loads(soak.report.read_text())
+    assert report["verdict"] == "fail", said
+    assert "object-growth" in {finding["kind"] for finding in report["findings"]}
+    assert "attribution" not in report["meta"]
+
+
+def read_stderr_until(
+    process: subprocess.Popen[str], text: str, *, seconds: float
+) -> str:
+    """Read ``process``'s stderr until it holds ``text``; return what was read.
+
+    The pipe's file descriptor is read directly, with a deadline, so that a
+    soak that neither says ``text`` nor ends fails the test instead of
+    hanging it.
+    """
+    assert process.stderr is not None
+    pipe = process.stderr.fileno()
+    deadline = time.monotonic() + seconds
+    said = b""
+
+    while text.encode() not in said:
+        left = max(deadline - time.monotonic(), 0)
+        ready, _, _ = select.select([pipe], [], [], left)
+        if not ready:
+            raise AssertionError(f"no {text!r} in {seconds} s:\n{said.decode()}")
+        chunk = os.read(pipe, 65536)
+        if not chunk:
+            raise AssertionError(f"ended before saying {text!r}:\n{said.decode()}")
+        said += chunk
+    return said.decode()
+
+
+def living_in_group(group: int, *, seconds: float) -> list[int]:
+    """The processes of ``group`` still running after at most ``seconds``.
+
+    NB: a process killed with its parent is a zombie until pid 1 reaps it;
+    it runs nothing, so it is not counted.
+    """
+    deadline = time.monotonic() + seconds
+    while True:
+        living = []
+        for candidate in psutil.process_iter(["status"]):
+            with contextlib.suppress(ProcessLookupError):
+                if (
+                    os.getpgid(candidate.pid) == group
+                    and candidate.info["status"] != psutil.STATUS_ZOMBIE
+                ):
+                    living.append(candidate.pid)
+        if not living or time.monotonic() > deadline:
+            return living
+        time.sleep(0.2)
