@@ -18,6 +18,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 from types import FrameType
 from typing import Any, TextIO
@@ -37,6 +38,10 @@ EXIT_CONTROLLER_FAILED = 1
 """The controller raised while starting or stopping, or its stop timed out."""
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+SIGNAL_POLL_SECONDS = 0.05
+"""How often the main thread looks for a stop signal: a stop is seen at most
+this long after its signal arrives."""
 DUMP_SIGNAL = signal.SIGUSR1
 """Asks for a dump of the child's threads (the harness sends it on a hang)."""
 
@@ -85,12 +90,14 @@ def main(argv: list[str] | None = None) -> int:
     reporter = Reporter(os.fdopen(args.report_fd, "w", encoding="utf-8"))
 
     # First, the signals: a dump on request, and stop on SIGTERM / SIGINT.
-    signalled = threading.Event()
     received: list[str] = []
 
     def on_stop_signal(signum: int, frame: FrameType | None) -> None:
+        # NB: a handler runs in the main thread between two of its bytecodes,
+        # so it must not take a lock the main thread may hold: setting a
+        # threading.Event here deadlocks when the signal lands inside that
+        # event's wait(). Appending to a list takes no lock.
         received.append(signal.Signals(signum).name)
-        signalled.set()
 
     def on_dump_signal(signum: int, frame: FrameType | None) -> None:
         reporter.send("thread-dump", threads=dump_threads(exclude_current=False))
@@ -137,8 +144,8 @@ def main(argv: list[str] | None = None) -> int:
     # Finally, wait for the signal and stop within the deadline. Returning
     # lets the interpreter shut down as it would in production: a non-daemon
     # thread the controller left running keeps the process alive from here.
-    while not signalled.wait(0.1):
-        pass
+    while not received:
+        time.sleep(SIGNAL_POLL_SECONDS)
     outcome = session.stop()
     if host is not None:
         host.close()
