@@ -21,16 +21,21 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-
-from rich.console import Console
+from typing import TYPE_CHECKING
 
 from harness.apiserver.process import SimulatorProcess
 from harness.lifecycle.context import ContextFactory
 from harness.lifecycle.runner import CycleRunner
 from harness.lifecycle.target import load_target
 from harness.workload.control import Control
-from leakhunt.report.progress import SoakProgress
-from leakhunt.soak import SoakOptions, run_soak
+
+if TYPE_CHECKING:
+    from leakhunt.soak import SoakObserver, SoakOptions
+
+# NB: leakhunt's conductor (numpy, scipy, rich) is imported only in the
+# process that runs the soak: the bare child imports this file too, and those
+# libraries' objects in its heap would slow every collection of its cycles,
+# which a soak's worker does not carry.
 
 TARGET = "harness.controllers.correct:controller"
 
@@ -76,26 +81,35 @@ def time_bare(objects: int, cycles: int) -> tuple[float, float]:
     return float(completed.stdout.strip().splitlines()[-1]), whole
 
 
-class _TimedProgress(SoakProgress):
-    """The soak's own progress display, noting when the cycles start and end."""
+class _CycleClock:
+    """Passes a soak's progress on to its display, noting when the cycles
+    start and end."""
 
-    def __init__(self, console: Console) -> None:
-        super().__init__(console)
+    def __init__(self, display: SoakObserver) -> None:
+        self.display = display
         self.first_cycle = 0.0
         self.last_cycle = 0.0
 
     def started(self, options: SoakOptions, server: str) -> None:
-        super().started(options, server)
+        self.display.started(options, server)
         self.first_cycle = time.perf_counter()
 
     def cycle_done(self, cycle: int, series: dict[str, list[float]]) -> None:
-        super().cycle_done(cycle, series)
+        self.display.cycle_done(cycle, series)
         self.last_cycle = time.perf_counter()
+
+    def explaining(self, cycles: int) -> None:
+        self.display.explaining(cycles)
 
 
 def time_soak(objects: int, cycles: int) -> tuple[float, float, str]:
     """Seconds of the soak's cycles and of the whole ``run_soak``, and its
     verdict."""
+    from rich.console import Console
+
+    from leakhunt.report.progress import SoakProgress
+    from leakhunt.soak import SoakOptions, run_soak
+
     with tempfile.TemporaryDirectory() as logs:
         options = SoakOptions(
             target=TARGET,
@@ -104,12 +118,13 @@ def time_soak(objects: int, cycles: int) -> tuple[float, float, str]:
             log_dir=Path(logs),
             attribution=False,
         )
-        progress = _TimedProgress(Console(stderr=True))
+        display = SoakProgress(Console(stderr=True))
+        clock = _CycleClock(display)
         started = time.perf_counter()
-        with progress:
-            report = run_soak(options, progress)
+        with display:
+            report = run_soak(options, clock)
         whole = time.perf_counter() - started
-    return progress.last_cycle - progress.first_cycle, whole, report.verdict
+    return clock.last_cycle - clock.first_cycle, whole, report.verdict
 
 
 def main() -> None:

@@ -22,17 +22,18 @@ if TYPE_CHECKING:
     from leakhunt.analysis.signals import SignalRegistry, SignalSpec, default_signals
     from leakhunt.analysis.thresholds import Thresholds
     from leakhunt.analysis.verdict import judge
-    from leakhunt.cycles import Sample, Sampler, Settle, run_cycles
+    from leakhunt.cycles import run_cycles
     from leakhunt.probes.base import Probe, default_probes
     from leakhunt.report.model import Finding, Report
+    from leakhunt.sampler import Sample, Sampler, Settle
 
 _LAZY = {
     "Finding": "leakhunt.report.model",
     "Probe": "leakhunt.probes.base",
     "Report": "leakhunt.report.model",
-    "Sample": "leakhunt.cycles",
-    "Sampler": "leakhunt.cycles",
-    "Settle": "leakhunt.cycles",
+    "Sample": "leakhunt.sampler",
+    "Sampler": "leakhunt.sampler",
+    "Settle": "leakhunt.sampler",
     "SignalRegistry": "leakhunt.analysis.signals",
     "SignalSpec": "leakhunt.analysis.signals",
     "Thresholds": "leakhunt.analysis.thresholds",

@@ -40,11 +40,10 @@ from harness.lifecycle.server import ServerControl
 from harness.lifecycle.target import load_target
 from harness.workload.control import Control
 from leakhunt.channel import ChannelClosed, Receiver, send
-from leakhunt.cycles import Sampler
 from leakhunt.probes.base import Probe, default_probes
-from leakhunt.probes.deep import DeepConfig, deep_probes
 from leakhunt.probes.handlers import HandlerSampler
 from leakhunt.probes.watches import ServerSocketsProbe
+from leakhunt.sampler import Sampler
 
 logger = logging.getLogger(__name__)
 
@@ -118,6 +117,13 @@ def _probes(spec: WorkerSpec, configuration_host: str) -> list[Probe]:
     probes = default_probes(tracemalloc=spec.tracemalloc)
     probes.append(ServerSocketsProbe(configuration_host))
     if spec.attribution is not None:
+        # NB: the attribution pass's allocation fit needs numpy, whose objects
+        # a screening worker must not carry in the heap it measures.
+        from leakhunt.probes.deep import (  # noqa: PLC0415 - only when attributing
+            DeepConfig,
+            deep_probes,
+        )
+
         probes.extend(deep_probes(DeepConfig.from_dict(spec.attribution)))
     return probes
 

@@ -1,4 +1,5 @@
-"""The worker process's own steps: filling bounded caches, checking a target."""
+"""The worker process's own steps: filling bounded caches, checking a target,
+and keeping the analysis's libraries out of the heap it measures."""
 
 from __future__ import annotations
 
@@ -58,3 +59,39 @@ def test_checking_a_target_that_prints_then_fails_ends_with_the_error(
     assert completed.returncode == 2
     last = completed.stdout.strip().splitlines()[-1]
     assert last.startswith(f"expected '{target}:controller' to name something")
+
+
+SCREENING_WORKER = """
+import sys
+from leakhunt.worker import WorkerSpec, _probes
+from leakhunt.sampler import Sampler
+
+spec = WorkerSpec(
+    target="harness.controllers.correct:controller",
+    scenario="lifecycle",
+    kubeconfig="unused",
+    namespace="default",
+    label_selector=None,
+    stop_timeout=5.0,
+    sync_timeout=5.0,
+)
+sampler = Sampler(probes=_probes(spec, "http://127.0.0.1:6443"))
+sampler.start()
+sampler.take()
+sampler.stop()
+print(sorted(m for m in ("numpy", "scipy") if m in sys.modules))
+"""
+
+
+def test_a_screening_worker_samples_without_loading_numpy_or_scipy() -> None:
+    # Their objects would sit in the measured heap, and every full collection
+    # of the controller's and of the settle would walk them.
+    completed = subprocess.run(
+        [sys.executable, "-c", SCREENING_WORKER],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+
+    assert completed.stdout.strip() == "[]"
