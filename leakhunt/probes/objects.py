@@ -95,6 +95,12 @@ class ObjectsProbe:
     ) -> None:
         """Create the probe with the type names it always tracks."""
         self.watch_list = tuple(watch_list)
+        # Split once: every sample asks about each of thousands of type names,
+        # and one startswith over a tuple runs in C.
+        self._watched_prefixes = tuple(e for e in self.watch_list if e.endswith("."))
+        self._watched_names = frozenset(
+            e for e in self.watch_list if not e.endswith(".")
+        )
         self.top = top
         self.max_tracked = max_tracked
         self._baseline: dict[str, int] = {}
@@ -158,10 +164,7 @@ class ObjectsProbe:
             del objects
 
     def _watched(self, name: str) -> bool:
-        return any(
-            name.startswith(entry) if entry.endswith(".") else name == entry
-            for entry in self.watch_list
-        )
+        return name in self._watched_names or name.startswith(self._watched_prefixes)
 
     def _tracked(self, counts: dict[str, int]) -> list[str]:
         """Return the types this sample reports, chosen from its counts alone."""
