@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import itertools
 import logging
+import threading
+import time
 
 from kubernetes.client import V1Pod
 
@@ -43,6 +45,24 @@ class InformerPerReconcileController(CorrectController):
         super().__init__(ctx, name="per-reconcile")
         self.pods_seen = 0
         self._numbers = itertools.count()
+        self._reconciled_once = threading.Event()
+
+    def start(self) -> None:
+        """Start as the correct controller does; the first reconcile is to come."""
+        self._reconciled_once.clear()
+        super().start()
+
+    def wait_for_sync(self, timeout: float) -> bool:
+        """Wait for the cache, then for the first reconcile of the namespace.
+
+        A controller that reconciles whole namespaces has a view only once it
+        has reconciled one; it is synced then, and not when its cache is (so
+        it needs a pod in its namespace to sync).
+        """
+        deadline = time.monotonic() + timeout
+        if not super().wait_for_sync(timeout):
+            return False
+        return self._reconciled_once.wait(max(0.0, deadline - time.monotonic()))
 
     def on_event(self, queue: WorkQueue, kind: str, key: str, pod: V1Pod) -> None:
         """Queue the pod's namespace: the unit this controller reconciles."""
@@ -60,6 +80,7 @@ class InformerPerReconcileController(CorrectController):
         if fresh.wait_for_sync(SYNC_TIMEOUT_SECONDS):
             self.pods_seen = len(fresh)
         self.reconciled += 1
+        self._reconciled_once.set()
         logger.debug("Namespace %s holds %d pods.", key, self.pods_seen)
 
 
