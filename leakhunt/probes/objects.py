@@ -70,6 +70,17 @@ def count_types(objects: Iterable[object]) -> dict[str, int]:
     return by_name
 
 
+def count_live_types() -> dict[str, int]:
+    """Count every object the garbage collector tracks, per type name."""
+    objects = gc.get_objects()
+    try:
+        return count_types(objects)
+    finally:
+        # NB: the list holds a reference to every object in the process;
+        # drop it before anything else runs.
+        del objects
+
+
 class ObjectsProbe:
     """A probe of live objects: ``gc_objects`` and ``objects.<type>`` counts.
 
@@ -109,14 +120,14 @@ class ObjectsProbe:
 
     def start(self) -> None:
         """Count every type once; later growth is measured against this."""
-        counts = self._count()
+        counts = count_live_types()
         self._baseline = counts
         self._previous = counts
         self._cap_logged = False
 
     def sample(self) -> dict[str, float]:
         """Count objects and report ``gc_objects`` and each tracked type."""
-        counts = self._count()
+        counts = count_live_types()
         self._previous = counts
 
         values = {"gc_objects": float(sum(counts.values()))}
@@ -153,15 +164,6 @@ class ObjectsProbe:
         """Drop the baseline and the latest counts."""
         self._baseline = {}
         self._previous = {}
-
-    def _count(self) -> dict[str, int]:
-        objects = gc.get_objects()
-        try:
-            return count_types(objects)
-        finally:
-            # NB: the list holds a reference to every object in the process;
-            # drop it before anything else runs.
-            del objects
 
     def _watched(self, name: str) -> bool:
         return name in self._watched_names or name.startswith(self._watched_prefixes)

@@ -24,7 +24,7 @@ from leakhunt.probes.chains import (
     SearchStats,
     find_chains,
 )
-from leakhunt.probes.objects import count_types, type_name
+from leakhunt.probes.objects import count_live_types, count_types, type_name
 
 logger = logging.getLogger(__name__)
 
@@ -139,7 +139,7 @@ class RetentionProbe:
     def start(self) -> None:
         """Count every type once if there is no warm-up: growth counts from here."""
         if self.start_after == 0:
-            self._first = self._counts = self._count()
+            self._first = self._counts = count_live_types()
 
     def sample(self) -> dict[str, float]:
         """Count rises per type and remember the ids of candidate instances.
@@ -150,7 +150,7 @@ class RetentionProbe:
         if self._warmup_samples < self.start_after:
             self._warmup_samples += 1
             if self._warmup_samples == self.start_after:
-                self._first = self._counts = self._count()
+                self._first = self._counts = count_live_types()
             return {}
 
         objects = gc.get_objects()
@@ -254,13 +254,6 @@ class RetentionProbe:
         self._baseline_ids = {}
         self._previous_ids = {}
         self._current_ids = {}
-
-    def _count(self) -> dict[str, int]:
-        objects = gc.get_objects()
-        try:
-            return count_types(objects)
-        finally:
-            del objects
 
     def _candidates(self) -> set[str]:
         if self.focus:
