@@ -13,6 +13,7 @@ import importlib
 import logging
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from rich.console import Console
 
@@ -50,9 +51,48 @@ def one_line(exc: BaseException) -> str:
     return f"{head} ... {lines[-1]}"
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line on stderr.
+
+    argparse prints the whole usage before the error; in a CI log that buries
+    the one line that says what was wrong. Subcommand parsers inherit this
+    class, so every ``leakhunt`` command reports bad arguments the same way.
+    """
+
+    def error(self, message: str) -> NoReturn:
+        """Print ``PROG: error: MESSAGE`` and where to look, and exit with 2."""
+        usage_error(self.prog, message)
+
+
+def usage_error(prog: str, message: str) -> NoReturn:
+    """Exit with 2 after one line naming the command, the mistake and its help."""
+    sys.stderr.write(f"{prog}: error: {message}; see '{prog} --help'\n")
+    sys.exit(2)
+
+
+def whole_number(text: str) -> int:
+    """Parse an option's whole number; the message names what was expected."""
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a whole number, got {text!r}"
+        ) from None
+
+
+def number(text: str) -> float:
+    """Parse an option's number; the message names what was expected."""
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a number such as 5 or 0.5, got {text!r}"
+        ) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the top-level parser with every subcommand."""
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="leakhunt",
         description=(
             "Find memory, thread, socket and watch leaks in Python Kubernetes "
@@ -75,7 +115,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line and return its exit code."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extras = parser.parse_known_args(argv)
+    if extras:
+        # NB: argparse leaves unknown options to the top-level parser; name the
+        # subcommand they were given to, whose --help lists what it takes.
+        prog = f"{parser.prog} {args.command}" if args.command else parser.prog
+        usage_error(prog, f"unrecognized arguments: {' '.join(extras)}")
     if args.command is None:
         parser.print_help()
         return 2

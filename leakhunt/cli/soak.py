@@ -16,7 +16,7 @@ from rich.console import Console
 from harness.errors import EXIT_RUN_FAILED
 from leakhunt.analysis.lifecycle import CONTROLLER_ERROR
 from leakhunt.attribution import DEFAULT_DEEP_CYCLES
-from leakhunt.cli import output_console
+from leakhunt.cli import number, output_console, whole_number
 from leakhunt.cli.report import check_html_path, check_output_path
 from leakhunt.errors import UsageError
 from leakhunt.report.html import write_html
@@ -65,32 +65,32 @@ def register(subparsers: Any) -> None:
         help="lifecycle, churn, idle-stop, early-stop, restart, relist or signal "
         "(default: lifecycle)",
     )
-    parser.add_argument("--cycles", type=int, default=30, help="default: 30")
+    parser.add_argument("--cycles", type=whole_number, default=30, help="default: 30")
     parser.add_argument(
         "--warmup",
-        type=int,
+        type=whole_number,
         default=None,
         help="cycles to set aside before judging (default: detected)",
     )
     parser.add_argument(
-        "--objects", type=int, default=200, help="pods to seed (default: 200)"
+        "--objects", type=whole_number, default=200, help="pods to seed (default: 200)"
     )
     parser.add_argument(
         "--namespaces",
-        type=int,
+        type=whole_number,
         default=1,
         help="namespaces to spread the pods over (default: 1)",
     )
     parser.add_argument(
         "--churn",
-        type=float,
+        type=number,
         default=20.0,
         metavar="RATE",
         help="operations per second in the churn scenario (default: 20)",
     )
     parser.add_argument(
         "--stop-timeout",
-        type=float,
+        type=number,
         default=DEFAULT_STOP_TIMEOUT,
         metavar="S",
         help="seconds a stop may take before it counts as hung (default: "
@@ -98,7 +98,7 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--sync-timeout",
-        type=float,
+        type=number,
         default=DEFAULT_SYNC_TIMEOUT,
         metavar="S",
         help="seconds the controller may take to sync each cycle (default: "
@@ -143,7 +143,7 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--deep-cycles",
-        type=int,
+        type=whole_number,
         default=DEFAULT_DEEP_CYCLES,
         metavar="N",
         help="traced cycles of the attribution pass, which explains growth with "
