@@ -11,7 +11,7 @@ from typing import Any, cast
 import pytest
 import urllib3
 from kubernetes import watch
-from kubernetes.client import CoreV1Api
+from kubernetes.client import CoreV1Api, V1Container, V1ObjectMeta, V1Pod, V1PodSpec
 from kubernetes.client.exceptions import ApiException
 
 from harness.apiserver.process import SimulatorProcess
@@ -49,6 +49,13 @@ class BackgroundWatch:
                 self.events.append(event)
         except BaseException as exc:
             self.error = exc
+
+    def wait_for_event(self) -> None:
+        """Wait up to WAIT seconds for the first event to reach the client."""
+        deadline = time.monotonic() + WAIT
+        while not self.events:
+            assert time.monotonic() < deadline, "the watch delivered no event"
+            time.sleep(0.02)
 
     def ended(self) -> bool:
         """Wait up to WAIT seconds for the stream to end; tell whether it has."""
@@ -171,10 +178,24 @@ def test_open_watches_lists_a_watch_with_the_client_socket_as_its_peer(
 
 
 def test_a_closed_watch_leaves_the_list_of_open_watches(
-    control: Control, namespace: str, background_watch: Callable[[], BackgroundWatch]
+    control: Control,
+    core: CoreV1Api,
+    namespace: str,
+    background_watch: Callable[[], BackgroundWatch],
 ) -> None:
+    core.create_namespaced_pod(
+        namespace,
+        V1Pod(
+            metadata=V1ObjectMeta(name="watched"),
+            spec=V1PodSpec(containers=[V1Container(name="c")]),
+        ),
+    )
     client_watch = background_watch()
     _wait_for_watches(control, namespace)
+    # NB: the server registers a watch before the client holds its response,
+    # and a Watch.stop() in between is lost (docs/controllers.md); the pod's
+    # ADDED event proves the client holds it, so the stop closes the stream.
+    client_watch.wait_for_event()
 
     client_watch.stop()
 
