@@ -12,8 +12,8 @@ import argparse
 import importlib
 import logging
 import sys
-from collections.abc import Sequence
-from typing import NoReturn
+from collections.abc import Callable, Sequence
+from typing import NoReturn, TypeVar
 
 from rich.console import Console
 
@@ -26,6 +26,8 @@ SUBCOMMANDS = ("soak", "apiserver", "report")
 EXIT_INTERRUPTED = 130
 
 _LOG_LEVELS = (logging.WARNING, logging.INFO, logging.DEBUG)
+
+_T = TypeVar("_T")
 
 
 def output_console(*, stderr: bool = False) -> Console:
@@ -70,24 +72,21 @@ def usage_error(prog: str, message: str) -> NoReturn:
     sys.exit(2)
 
 
+def _option_value(text: str, convert: Callable[[str], _T], expected: str) -> _T:
+    try:
+        return convert(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+
+
 def whole_number(text: str) -> int:
     """Parse an option's whole number; the message names what was expected."""
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected a whole number, got {text!r}"
-        ) from None
+    return _option_value(text, int, "a whole number")
 
 
 def number(text: str) -> float:
     """Parse an option's number; the message names what was expected."""
-    try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected a number such as 5 or 0.5, got {text!r}"
-        ) from None
+    return _option_value(text, float, "a number such as 5 or 0.5")
 
 
 def build_parser() -> argparse.ArgumentParser:
